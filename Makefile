@@ -1,0 +1,69 @@
+# chartgen: thin wrappers. `make demo` and `make test` run `make setup` themselves.
+SHELL := /bin/bash
+include versions.env
+
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+CHARTGEN := $(VENV)/bin/chartgen
+export CHARTGEN_CACHE ?= $(HOME)/.cache/chartgen
+BIN      := $(CHARTGEN_CACHE)/bin
+export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
+PRESETS  := $(shell ls presets | grep -v '^_')
+PYTEST   ?= $(PY) -m pytest
+
+.PHONY: setup host-deps helm etcd demo charts test test-fast e2e bench cluster-up cluster-down clean
+
+## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
+setup: $(VENV)/.installed helm
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+helm:
+	@sh tools/build-helm.sh >/dev/null
+
+## host-deps: Debian packages the runtime tests use (iproute2 for network namespaces).
+host-deps:
+	@sh tools/install-host-deps.sh
+
+## etcd: etcd + etcdctl at ETCD_VERSION from their Go modules (member-level tests).
+etcd:
+	@sh tools/build-etcd.sh >/dev/null
+
+## demo: the main job on the embedded presets; no cluster needed.
+demo: setup
+	@$(CHARTGEN) presets
+	@rm -rf out/demo
+	@for p in $(PRESETS); do \
+	  $(CHARTGEN) generate --preset $$p --name $$p --output out/demo/$$p && \
+	  $(CHARTGEN) lint out/demo/$$p && \
+	  $(CHARTGEN) topology out/demo/$$p --namespace demo || exit 1; \
+	done
+
+## charts: regenerate charts/ (the repository's published charts) from the presets.
+charts: setup
+	@for p in $(PRESETS); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
+
+## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
+test: setup host-deps etcd
+	$(PYTEST) tests --ignore=tests/e2e -q
+
+## e2e: the end-to-end suite on the local single-node cluster.
+e2e: setup host-deps etcd
+	$(PYTEST) tests/e2e --cluster=local -q
+
+## bench: speed goals (generate + lint time).
+bench: setup
+	$(PY) -m chartgen.bench
+
+cluster-up: setup
+	$(PY) -m localkube up
+
+cluster-down:
+	$(PY) -m localkube down
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,230 @@
+"""Container images without a registry.
+
+A Debian bookworm minbase rootfs (debootstrap, cached as a tarball), plus the
+files and Debian packages an image needs, packed as a one-layer OCI archive and
+imported into the cluster's containerd (namespace k8s.io, seen by the CRI).
+
+Adding an image = one recipe function registered in RECIPES (see ``_redis``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import build, config
+from .build import log
+
+SUITE = "bookworm"
+PAUSE_IMAGE = f"localhost/localkube/pause:{build.PAUSE_VERSION}"
+
+
+def images_dir() -> Path:
+    d = config.cache_dir() / "localkube" / "images"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def debian_mirror() -> str:
+    if os.environ.get("LOCALKUBE_DEBIAN_MIRROR"):
+        return os.environ["LOCALKUBE_DEBIAN_MIRROR"]
+    src = Path("/etc/apt/sources.list.d/debian.sources")
+    if src.exists():
+        m = re.search(r"^URIs:\s*(\S+/debian)\s*$", src.read_text(), re.M)
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def _sh(cmd: list[str], **kw) -> None:
+    proc = subprocess.run(cmd, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-30:])
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def base_rootfs_tarball() -> Path:
+    """bookworm --variant=minbase, made once and cached as a tarball."""
+    out = images_dir() / f"debian-{SUITE}-minbase.tar"
+    if out.exists():
+        return out
+    if not shutil.which("debootstrap"):
+        raise RuntimeError("debootstrap is missing: run `python -m localkube setup`")
+    with tempfile.TemporaryDirectory(dir=images_dir()) as tmp:
+        root = Path(tmp) / "rootfs"
+        log(f"debootstrap --variant=minbase {SUITE} from {debian_mirror()}")
+        t0 = time.monotonic()
+        _sh(["debootstrap", "--variant=minbase", SUITE, str(root), debian_mirror()])
+        _clean_rootfs(root)
+        _sh(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", str(out) + ".tmp", "."])
+        os.replace(str(out) + ".tmp", out)
+        log(f"base rootfs in {time.monotonic() - t0:.0f}s")
+    return out
+
+
+def _clean_rootfs(root: Path) -> None:
+    for rel in ("var/cache/apt/archives", "var/lib/apt/lists", "var/log", "tmp"):
+        d = root / rel
+        if d.is_dir():
+            for child in d.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                elif child.name != "lock":
+                    child.unlink()
+
+
+@dataclass
+class Recipe:
+    name: str                      # image repository: localhost/chartgen/<name>
+    tag: Callable[[], str]
+    apt_packages: list[str] = field(default_factory=list)
+    files: Callable[[], dict[str, Path]] = lambda: {}   # dest in image -> host file
+    cmd: list[str] = field(default_factory=lambda: ["/bin/sh"])
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _chroot_apt_install(root: Path, packages: list[str]) -> None:
+    """Install Debian packages into the rootfs (no services are started)."""
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    (root / "etc/apt/sources.list").write_text(f"deb {debian_mirror()} {SUITE} main\n")
+    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+           "LC_ALL": "C"}
+    _sh(["chroot", str(root), "apt-get", "update", "-qq"], env=env)
+    _sh(["chroot", str(root), "apt-get", "install", "-y", "-qq", "--no-install-recommends",
+         *packages], env=env)
+    policy.unlink()
+    (root / "etc/resolv.conf").write_text("")
+
+
+def _oci_archive(root: Path, ref: str, recipe: Recipe, out: Path) -> None:
+    """Pack ROOT as a one-layer OCI image archive (uncompressed layer)."""
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        lay = Path(tmp)
+        blobs = lay / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        layer = lay / "layer.tar"
+        _sh(["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(root),
+             "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+             "-cf", str(layer), "."])
+
+        def put(data: bytes | Path, media: str) -> dict:
+            if isinstance(data, Path):
+                h = hashlib.sha256()
+                with open(data, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                digest, size = h.hexdigest(), data.stat().st_size
+                data.rename(blobs / digest)
+            else:
+                digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                (blobs / digest).write_bytes(data)
+            return {"mediaType": media, "digest": f"sha256:{digest}", "size": size}
+
+        layer_desc = put(layer, "application/vnd.oci.image.layer.v1.tar")
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **recipe.env}
+        cfg = {
+            "architecture": "amd64", "os": "linux",
+            "config": {"Env": [f"{k}={v}" for k, v in env.items()], "Cmd": recipe.cmd,
+                       "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
+            "history": [{"created_by": f"localkube image {recipe.name}"}],
+        }
+        cfg_desc = put(json.dumps(cfg, sort_keys=True).encode(),
+                       "application/vnd.oci.image.config.v1+json")
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": cfg_desc, "layers": [layer_desc]}
+        man_desc = put(json.dumps(manifest, sort_keys=True).encode(),
+                       "application/vnd.oci.image.manifest.v1+json")
+        man_desc["annotations"] = {"io.containerd.image.name": ref,
+                                   "org.opencontainers.image.ref.name": ref.rsplit(":", 1)[1]}
+        man_desc["platform"] = {"architecture": "amd64", "os": "linux"}
+        (lay / "index.json").write_text(json.dumps(
+            {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [man_desc]}))
+        (lay / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+        with tarfile.open(str(out) + ".tmp", "w") as tf:
+            for name in ("oci-layout", "index.json", "blobs"):
+                tf.add(lay / name, arcname=name)
+        os.replace(str(out) + ".tmp", out)
+
+
+def build_image(recipe: Recipe, force: bool = False) -> tuple[str, Path]:
+    """Build the OCI archive for RECIPE (cached by name and tag); returns (ref, path)."""
+    tag = recipe.tag()
+    ref = f"localhost/chartgen/{recipe.name}:{tag}"
+    out = images_dir() / f"{recipe.name}-{tag}.oci.tar"
+    if out.exists() and not force:
+        return ref, out
+    base = base_rootfs_tarball()
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=images_dir()) as tmp:
+        root = Path(tmp) / "rootfs"
+        root.mkdir()
+        _sh(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(base)])
+        if recipe.apt_packages:
+            _chroot_apt_install(root, recipe.apt_packages)
+        for dest, src in recipe.files().items():
+            target = root / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+        _clean_rootfs(root)
+        _oci_archive(root, ref, recipe, out)
+    log(f"image {ref} packed in {time.monotonic() - t0:.0f}s ({out.stat().st_size >> 20} MiB)")
+    return ref, out
+
+
+def pause_archive() -> tuple[str, Path]:
+    """The pod sandbox image: one static binary, nothing else."""
+    out = images_dir() / f"pause-{build.PAUSE_VERSION}.oci.tar"
+    if not out.exists():
+        with tempfile.TemporaryDirectory(dir=images_dir()) as tmp:
+            root = Path(tmp) / "rootfs"
+            root.mkdir()
+            shutil.copy2(build.build_pause() / "pause", root / "pause")
+            recipe = Recipe(name="pause", tag=lambda: build.PAUSE_VERSION, cmd=["/pause"])
+            _oci_archive(root, PAUSE_IMAGE, recipe, out)
+    return PAUSE_IMAGE, out
+
+
+def ctr_import(archive: Path, address: Path) -> None:
+    _sh(["ctr", "--address", str(address), "-n", "k8s.io", "images", "import", str(archive)])
+
+
+# ---- recipes -----------------------------------------------------------------
+
+def _etcd_files() -> dict[str, Path]:
+    d = build.build_etcd()
+    return {f"/usr/local/bin/{n}": d / n for n in ("etcd", "etcdctl", "etcdutl")}
+
+
+RECIPES: dict[str, Recipe] = {
+    "etcd": Recipe(name="etcd", tag=lambda: config.version("ETCD_VERSION"),
+                   files=_etcd_files, cmd=["etcd"]),
+    # Debian's redis-server and redis-sentinel; tag = Debian's package set.
+    "redis": Recipe(name="redis", tag=lambda: f"{SUITE}",
+                    apt_packages=["redis-server", "redis-sentinel"], cmd=["redis-server"]),
+}
+
+
+def image(name: str, address: Path | None, force: bool = False) -> str:
+    """Build image NAME and import it when a containerd ADDRESS is given."""
+    if name not in RECIPES:
+        raise KeyError(f"unknown image {name!r}; known: {', '.join(sorted(RECIPES))}")
+    ref, archive = build_image(RECIPES[name], force=force)
+    if address is not None:
+        t0 = time.monotonic()
+        ctr_import(archive, address)
+        log(f"imported {ref} in {time.monotonic() - t0:.1f}s")
+    return ref

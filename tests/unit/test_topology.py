@@ -1,0 +1,32 @@
+import pytest
+
+from chartgen.topology import Peers, fault_tolerance, odd_count_problem, pdb_max_unavailable, quorum
+
+
+@pytest.mark.parametrize("n,q,f", [(1, 1, 0), (3, 2, 1), (4, 3, 1), (5, 3, 2), (7, 4, 3)])
+def test_quorum_and_fault_tolerance(n, q, f):
+    assert quorum(n) == q
+    assert fault_tolerance(n) == f
+    assert pdb_max_unavailable(n) == f
+
+
+def test_even_counts_are_explained():
+    msg = odd_count_problem("replicaCount", 4)
+    assert "4 members tolerate 1 failure" in msg and "like 3" in msg and "use 3 or 5" in msg
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7, 9])
+def test_odd_counts_pass(n):
+    assert odd_count_problem("replicaCount", n) is None
+
+
+def test_zero_is_refused():
+    assert "at least 1" in odd_count_problem("replicaCount", 0)
+
+
+def test_peer_fqdns_and_initial_cluster():
+    peers = Peers("etcd", "etcd-headless", "db", "cluster.local")
+    assert peers.fqdn(2) == "etcd-2.etcd-headless.db.svc.cluster.local"
+    assert peers.initial_cluster(3, "http", 2380).split(",") == [
+        f"etcd-{i}=http://etcd-{i}.etcd-headless.db.svc.cluster.local:2380" for i in range(3)
+    ]
