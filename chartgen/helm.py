@@ -17,6 +17,7 @@ from pyhelm3 import errors as helm_errors
 
 from .errors import HelmError
 from .toolchain import helm_executable
+from .versions import pin
 
 
 def _first_lines(text: str, n: int = 3) -> str:
@@ -71,8 +72,11 @@ class Helm:
         values: dict[str, Any] | None = None,
         is_upgrade: bool = False,
         show_only: str | None = None,
+        kube_version: str | None = None,
     ) -> list[dict[str, Any]]:
-        args = ["template", release, str(chart), "--namespace", namespace, "--values", "-"]
+        # render for the pinned Kubernetes version, not the one helm was built against
+        args = ["template", release, str(chart), "--namespace", namespace, "--values", "-",
+                "--kube-version", kube_version or pin("KUBERNETES_VERSION")]
         if is_upgrade:
             args.append("--is-upgrade")
         if show_only:

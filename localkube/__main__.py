@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("down", help="stop everything and clean up")
     d.add_argument("--purge", action="store_true", help="also delete the state directory")
     sub.add_parser("status")
+    sub.add_parser("env", help="print `export KUBECONFIG=... PATH=...` for a shell")
     i = sub.add_parser("image", help="build a test image and import it if the cluster runs")
     i.add_argument("name", choices=sorted(images.RECIPES))
     i.add_argument("--force", action="store_true", help="rebuild the image archive")
@@ -30,7 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("args", nargs=argparse.REMAINDER)
     s = sub.add_parser("smoke", help="StatefulSet/PVC/DNS/Service smoke test on a running cluster")
     s.add_argument("--keep", action="store_true")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # everything after `kubectl` goes to kubectl untouched (argparse would eat -n etc.)
+    kargs: list[str] = []
+    if "kubectl" in argv:
+        i = argv.index("kubectl")
+        argv, kargs = argv[:i + 1], argv[i + 1:]
     a = ap.parse_args(argv)
+    if a.cmd == "kubectl":
+        a.args = kargs
 
     try:
         if a.cmd == "setup":
@@ -46,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
             st = cluster.status(a.state)
             print(json.dumps(st, indent=2))
             return 0 if st["node_ready"] is True else 1
+        elif a.cmd == "env":
+            import shlex
+            for key, value in cluster.env(a.state).items():
+                print(f"export {key}={shlex.quote(value)}")
         elif a.cmd == "image":
             lay = cluster.Layout(cluster.state_dir(a.state))
             running = lay.procs.pid("containerd") is not None

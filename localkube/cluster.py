@@ -11,6 +11,7 @@ behind the kube-dns Service IP), and the hostPath provisioner.
 """
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -112,6 +113,29 @@ class Layout:
 
     def kubeconfig(self, client: str) -> Path:
         return self.kubeconfigs / f"{client}.yaml"
+
+
+OWNER_FILE = Path("/run/localkube/owner")   # which state dir holds the host-wide pieces
+
+
+def _owner() -> Path | None:
+    try:
+        return Path(OWNER_FILE.read_text().strip())
+    except OSError:
+        return None
+
+
+def _claim_host(lay: Layout) -> None:
+    """Only one cluster at a time owns the bridge, IPs, ports and iptables rules."""
+    owner = _owner()
+    if owner and owner != lay.state.resolve():
+        other = Layout(owner)
+        alive = [n for n in COMPONENTS if other.procs.pid(n)]
+        if alive:
+            raise ClusterError(f"another localkube cluster runs from {owner} "
+                               f"({', '.join(alive)}): `python -m localkube --state {owner} down` first")
+    OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    OWNER_FILE.write_text(f"{lay.state.resolve()}\n")
 
 
 SERVER = f"https://{NET.node_ip}:{NET.apiserver_port}"
@@ -424,10 +448,17 @@ def dns_query(name: str, server: str = NET.dns_service_ip, timeout: float = 2.0)
     return out
 
 
-def _node_ready(api: Api) -> bool:
+def _node_ready(api: Api, since: float | None = None) -> bool:
+    """Node Ready, and (with SINCE, a Unix time) reported by a kubelet heartbeat after
+    SINCE, so a Ready status left in etcd by a previous run does not count."""
     node = api.get(f"/api/v1/nodes/{NODE_NAME}")
-    return any(c["type"] == "Ready" and c["status"] == "True"
-               for c in node.get("status", {}).get("conditions", []))
+    for c in node.get("status", {}).get("conditions", []):
+        if c["type"] == "Ready" and c["status"] == "True":
+            if since is None:
+                return True
+            beat = calendar.timegm(time.strptime(c["lastHeartbeatTime"], "%Y-%m-%dT%H:%M:%SZ"))
+            return beat >= since - 1
+    return False
 
 
 # ---- up ------------------------------------------------------------------------
@@ -451,6 +482,7 @@ def up(state: Path | str | None = None, build_missing: bool = True,
     check_host()
     lay = Layout(state_dir(state))
     lay.state.mkdir(parents=True, exist_ok=True)
+    _claim_host(lay)
     bins = build.binaries() if not build_missing else None
     if bins is None:
         build.build_all()
@@ -541,6 +573,7 @@ def up(state: Path | str | None = None, build_missing: bool = True,
 
     # node
     lay.kubelet_root.mkdir(parents=True, exist_ok=True)
+    kubelet_since = None if procs.pid("kubelet") else time.time()
     procs.start("kubelet", [
         str(bins["kubelet"]), f"--config={_kubelet_config(lay)}",
         f"--kubeconfig={kc('kubelet')}", f"--root-dir={lay.kubelet_root}",
@@ -555,7 +588,7 @@ def up(state: Path | str | None = None, build_missing: bool = True,
     _apply_addons(lay, bins)
     watch = ["etcd", "kube-apiserver", "containerd", "kube-controller-manager",
              "kube-scheduler", "kube-proxy", "coredns", "provisioner", "kubelet"]
-    _wait("node Ready", lambda: _node_ready(admin), timeout, lay, watch)
+    _wait("node Ready", lambda: _node_ready(admin, kubelet_since), timeout, lay, watch)
     t_node = time.monotonic()
     want = NET.apiserver_service_ip
     _wait("cluster DNS (kubernetes.default via the kube-dns Service IP)",
@@ -582,13 +615,40 @@ def _apply_addons(lay: Layout, bins: dict) -> None:
     _wait("addons applied", apply, 60, lay, ["kube-apiserver"])
 
 
+def load_image(name: str, state: Path | str | None = None, force: bool = False) -> str:
+    """Build test image NAME (see images.RECIPES) and import it into the running
+    cluster's containerd; returns the image reference (use imagePullPolicy: Never)."""
+    lay = Layout(state_dir(state))
+    if not lay.procs.pid("containerd"):
+        raise ClusterError("the cluster is not running: call up() first")
+    return images.image(name, lay.containerd_sock, force=force)
+
+
+def env(state: Path | str | None = None) -> dict[str, str]:
+    """KUBECONFIG and a PATH with kubectl (and crictl, etcdctl) for subprocesses."""
+    bins = build.binaries()
+    dirs = [str(bins[n].parent) for n in ("kubectl", "crictl", "etcdctl")]
+    return {"KUBECONFIG": str(Layout(state_dir(state)).admin_kubeconfig),
+            "PATH": os.pathsep.join(dirs + [os.environ.get("PATH", "")])}
+
+
 # ---- down --------------------------------------------------------------------
 
 def _crictl_all(lay: Layout) -> None:
     """Stop and remove every pod sandbox via the CRI, so CNI tears down its netns/veths."""
     crictl = build.crictl_path()
-    if not crictl or not lay.containerd_sock.exists() or not lay.procs.pid("containerd"):
+    conf = lay.conf / "containerd.toml"
+    if not crictl or not conf.exists():
         return
+    if not lay.procs.pid("containerd"):
+        # e.g. after a hard kill: start containerd again so CNI can tear pods down
+        lay.procs.start("containerd", [shutil.which("containerd"), "--config", str(conf)])
+        ctr = ["ctr", "--address", str(lay.containerd_sock), "version"]
+        deadline = time.monotonic() + 20
+        while _run(ctr, check=False).returncode != 0:
+            if time.monotonic() > deadline or not lay.procs.pid("containerd"):
+                return
+            time.sleep(0.2)
     base = [str(crictl), "--runtime-endpoint", f"unix://{lay.containerd_sock}", "--timeout", "30s"]
     pods = _run(base + ["pods", "-q"], check=False).stdout.split()
     for pod in pods:
@@ -674,10 +734,15 @@ def down(state: Path | str | None = None, purge: bool = False) -> None:
     procs.stop("etcd")
     if lay.state.exists():
         _unmount_under(lay.state)
-    _iptables_cleanup(bins)
-    if _run(["ip", "link", "show", NET.bridge], check=False).returncode == 0:
-        _run(["ip", "link", "del", NET.bridge], check=False)
-    _cgroup_cleanup()
+    owner = _owner()
+    if owner is not None and lay.state.exists() and owner != lay.state.resolve():
+        log(f"host network left alone: it belongs to the cluster in {owner}")
+    else:
+        _iptables_cleanup(bins)
+        if _run(["ip", "link", "show", NET.bridge], check=False).returncode == 0:
+            _run(["ip", "link", "del", NET.bridge], check=False)
+        _cgroup_cleanup()
+        OWNER_FILE.unlink(missing_ok=True)
     saved = lay.state / "sysctl.saved.json"
     if saved.exists():
         for k, v in json.loads(saved.read_text()).items():

@@ -219,12 +219,16 @@ RECIPES: dict[str, Recipe] = {
 
 
 def image(name: str, address: Path | None, force: bool = False) -> str:
-    """Build image NAME and import it when a containerd ADDRESS is given."""
+    """Build image NAME (cached archive) and, when a containerd ADDRESS is given,
+    import it unless containerd already has it (FORCE rebuilds and re-imports)."""
     if name not in RECIPES:
         raise KeyError(f"unknown image {name!r}; known: {', '.join(sorted(RECIPES))}")
     ref, archive = build_image(RECIPES[name], force=force)
     if address is not None:
-        t0 = time.monotonic()
-        ctr_import(archive, address)
-        log(f"imported {ref} in {time.monotonic() - t0:.1f}s")
+        have = subprocess.run(["ctr", "--address", str(address), "-n", "k8s.io", "images",
+                               "ls", "-q"], text=True, stdout=subprocess.PIPE).stdout.split()
+        if force or ref not in have:
+            t0 = time.monotonic()
+            ctr_import(archive, address)
+            log(f"imported {ref} in {time.monotonic() - t0:.1f}s")
     return ref

@@ -48,6 +48,10 @@ class Procs:
                                     stderr=subprocess.STDOUT, start_new_session=True,
                                     env=env, close_fds=True)
         self.pid_file(name).write_text(f"{proc.pid}\n{argv[0]}\n")
+        # until exec() is done, /proc/PID/cmdline still shows the forking Python
+        deadline = time.monotonic() + 5
+        while not self.pid(name) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.pid
 
     def stop(self, name: str, timeout: float = 15.0) -> bool:
@@ -70,10 +74,17 @@ class Procs:
         return stopped
 
     def tail(self, name: str, lines: int = 40) -> str:
+        """The last LINES lines of NAME's log (this run), preceded by its last error lines."""
         f = self.log_file(name)
         if not f.exists():
             return f"(no log {f})"
-        return "\n".join(f.read_text(errors="replace").splitlines()[-lines:])
+        text = f.read_text(errors="replace").rsplit("\n==== ", 1)[-1].splitlines()
+        last = text[-lines:]
+        errs = [ln for ln in text[:-lines] if ln[:1] in ("E", "F") and ln[1:5].isdigit()
+                or "level=error" in ln or "level=fatal" in ln or '"level":"fatal"' in ln
+                or '"level":"error"' in ln or "[ERROR]" in ln or "[FATAL]" in ln]
+        head = (["... earlier error lines:"] + errs[-10:] + ["... last lines:"]) if errs else []
+        return "\n".join(head + last)
 
 
 def _reap(pid: int) -> None:

@@ -118,46 +118,50 @@ def cleanup_stale() -> List[str]:
     that is gone; ids of live runs (parallel test sessions) are left alone.
     Returns the names of the things removed.
     """
+    # Look at the resources first, the owner records second: a run writes its
+    # record before it creates anything, so no resource of a live run is missed.
+    namespaces = [ns for ns in _netns_names() if _NS_RE.match(ns)]
+    links = []
+    for line in _ip("-o", "link", "show", check=False).stdout.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) == 3 and _LINK_RE.match(parts[1].strip().split("@")[0]):
+            links.append(parts[1].strip().split("@")[0])
+    etc_dirs = [d for d in (os.listdir(NETNS_ETC) if os.path.isdir(NETNS_ETC) else [])
+                if _NS_RE.match(d)]
     live = set()
     removed: List[str] = []
-    if os.path.isdir(STATE_DIR):
-        for name in os.listdir(STATE_DIR):
-            path = os.path.join(STATE_DIR, name)
+    for name in os.listdir(STATE_DIR) if os.path.isdir(STATE_DIR) else []:
+        path = os.path.join(STATE_DIR, name)
+        try:
+            with open(path) as f:
+                record = f.read()
+        except OSError:
+            continue
+        if _owner_alive(record):
+            live.add(record.split()[0])
+        else:
             try:
-                with open(path) as f:
-                    record = f.read()
+                os.unlink(path)
+                removed.append(path)
             except OSError:
-                continue
-            if _owner_alive(record):
-                live.add(record.split()[0])
-            else:
-                try:
-                    os.unlink(path)
-                    removed.append(path)
-                except OSError:
-                    pass
-    for ns in _netns_names():
-        m = _NS_RE.match(ns)
-        if m and m.group(1) not in live:
+                pass
+    for ns in namespaces:
+        if _NS_RE.match(ns).group(1) not in live:
             _kill_netns_pids(ns)
             _ip("netns", "del", ns, check=False)
             removed.append(f"netns {ns}")
-    res = _ip("-o", "link", "show", check=False)
-    for line in res.stdout.splitlines():
-        name = line.split(":", 2)[1].strip().split("@")[0] if ":" in line else ""
+    for name in links:
         m = _LINK_RE.match(name)
-        if m and m.group(1) not in live:
+        if m.group(1) not in live:
             _ip("link", "del", name, check=False)
             removed.append(f"link {name}")
             if m.group(2) == "br":
                 while _iptables("-D", *_forward_rule(name)):
                     pass
-    if os.path.isdir(NETNS_ETC):
-        for ns in os.listdir(NETNS_ETC):
-            m = _NS_RE.match(ns)
-            if m and m.group(1) not in live:
-                shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
-                removed.append(os.path.join(NETNS_ETC, ns))
+    for ns in etc_dirs:
+        if _NS_RE.match(ns).group(1) not in live:
+            shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
+            removed.append(os.path.join(NETNS_ETC, ns))
     return removed
 
 
@@ -389,10 +393,15 @@ class PodNetwork:
                 pass
             return proc.popen.wait()
         finally:
-            try:  # the group may outlive its leader (children that ignored SIG)
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            # The group may outlive its leader (children that ignored SIG, or
+            # orphans not yet reaped): kill it and wait a little until it is gone.
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    break
+                time.sleep(0.02)
 
     def run(self, pod: str, argv: Sequence[str], env: Optional[Mapping[str, str]] = None,
             timeout: float = 60.0, input: Optional[str] = None,
