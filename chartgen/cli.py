@@ -67,6 +67,15 @@ def cmd_topology(args) -> int:
           f"tolerates {fault_tolerance(members)} failure(s)")
     for i, fqdn in enumerate(peers.fqdns(members)):
         print(f"  {peers.pod(i):<24} {fqdn}")
+    rendered = next((o["data"] for o in objects if o["kind"] == "ConfigMap"
+                     and o["metadata"]["name"].endswith("-topology")), {})
+    if "INITIAL_CLUSTER" in rendered:
+        scheme = rendered["INITIAL_CLUSTER"].split("=", 1)[1].split(":", 1)[0]
+        port = int(rendered["INITIAL_CLUSTER"].split(",")[0].rsplit(":", 1)[1])
+        same = rendered["INITIAL_CLUSTER"] == peers.initial_cluster(members, scheme, port)
+        print(f"  peer list rendered by helm {'matches' if same else 'DIFFERS FROM'} chartgen.topology")
+        if not same:
+            return 1
     return 0
 
 
