@@ -7,6 +7,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cluster", choices=["local", "kind", "existing"], default=None,
+                     help="where the e2e suite runs (tests/e2e): local | kind | existing")
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "chartgen", *args], capture_output=True, text=True, cwd=cwd

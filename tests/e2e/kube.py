@@ -1,0 +1,75 @@
+"""A small Kubernetes client for the e2e suite (kubernetes' Python client, no kubectl text)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kubernetes import client, config
+from kubernetes.stream import stream
+
+
+class Kube:
+    def __init__(self, kubeconfig: Path):
+        self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
+        self.core = client.CoreV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
+
+    # -- queries -----------------------------------------------------------------
+    def pods(self, ns: str, selector: str = "") -> list:
+        return self.core.list_namespaced_pod(ns, label_selector=selector).items
+
+    @staticmethod
+    def ready(pod) -> bool:
+        if pod.metadata.deletion_timestamp is not None:
+            return False
+        conds = pod.status.conditions or []
+        return any(c.type == "Ready" and c.status == "True" for c in conds)
+
+    def ready_names(self, ns: str, selector: str) -> list[str]:
+        return sorted(p.metadata.name for p in self.pods(ns, selector) if self.ready(p))
+
+    def exec(self, ns: str, pod: str, container: str, command: list[str], timeout: int = 120) -> str:
+        return stream(self.core.connect_get_namespaced_pod_exec, pod, ns, container=container,
+                      command=command, stderr=True, stdin=False, stdout=True, tty=False,
+                      _request_timeout=timeout)
+
+    def wait(self, what: str, cond, timeout: float = 300, interval: float = 1.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = cond()
+                if last:
+                    return last
+            except Exception as err:  # noqa: BLE001 - transient API/exec errors while pods move
+                last = err
+            time.sleep(interval)
+        raise TimeoutError(f"{what}: not within {timeout}s (last: {last!r})")
+
+    # -- failure diagnostics ------------------------------------------------------
+    def diagnose(self, ns: str, log_lines: int = 40) -> str:
+        out = []
+        try:
+            for p in self.pods(ns):
+                states = []
+                for cs in (p.status.init_container_statuses or []) + (p.status.container_statuses or []):
+                    st = cs.state
+                    state = "running" if st.running else (
+                        f"waiting:{st.waiting.reason}" if st.waiting else f"terminated:{st.terminated.reason}")
+                    states.append(f"{cs.name}={state} restarts={cs.restart_count}")
+                out.append(f"pod {p.metadata.name} phase={p.status.phase} ready={self.ready(p)} {' '.join(states)}")
+            events = self.core.list_namespaced_event(ns).items
+            for e in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))[-40:]:
+                out.append(f"event {e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}")
+            for p in self.pods(ns):
+                for c in (p.spec.init_containers or []) + p.spec.containers:
+                    try:
+                        text = self.core.read_namespaced_pod_log(p.metadata.name, ns, container=c.name,
+                                                                 tail_lines=log_lines)
+                    except Exception as err:  # noqa: BLE001
+                        text = f"(no log: {err})"
+                    out.append(f"--- log {p.metadata.name}/{c.name}\n{text}")
+        except Exception as err:  # noqa: BLE001
+            out.append(f"(diagnostics failed: {err})")
+        return "\n".join(out)
