@@ -6,6 +6,9 @@
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
+# PID 1 ignores SIGTERM unless trapped: stop at once when the pod goes
+trap 'exit 0' TERM INT
+
 ordinal=${POD_NAME##*-}
 self_peer=$(peer_url "$ordinal")
 all=$(endpoints "$REPLICAS")

@@ -9,9 +9,14 @@ NL='
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 
-# sleep N seconds (falls back to a read timeout when the image has no sleep)
+# sleep N seconds, interruptible by a trapped signal (a read timeout when there is no sleep)
 pause() {
-  if command -v sleep >/dev/null 2>&1; then sleep "$1"; else read -r -t "$1" _ 2>/dev/null || :; fi
+  if command -v sleep >/dev/null 2>&1; then
+    sleep "$1" &
+    wait $! || :
+  else
+    read -r -t "$1" _ 2>/dev/null || :
+  fi
 }
 
 # stable name of member N: <fullname>-N.<headless>.<namespace>.svc.<domain>
