@@ -11,7 +11,7 @@ export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 PYTEST   ?= $(PY) -m pytest
 
-.PHONY: setup host-deps helm etcd demo charts test test-fast e2e bench cluster-up cluster-down clean
+.PHONY: setup host-deps helm etcd demo charts test e2e bench cluster-build cluster-up cluster-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -43,23 +43,31 @@ demo: setup
 	  $(CHARTGEN) topology out/demo/$$p --namespace demo || exit 1; \
 	done
 
-## charts: regenerate charts/ (the repository's published charts) from the presets.
+## charts: regenerate charts/ (the repository's published charts) from the presets, and keep it a
+## Helm repository: each chart's .tgz (a version is packaged once, never rewritten) + index.yaml,
+## whose relative URLs helm resolves against wherever charts/ is served.
 charts: setup
 	@for p in $(PRESETS); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
+	@$(CHARTGEN) publish --repo-dir charts
 
 ## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
 test: setup host-deps etcd
 	$(PYTEST) tests --ignore=tests/e2e -q
 
-## e2e: the end-to-end suite on the local single-node cluster.
-e2e: setup host-deps etcd
-	$(PYTEST) tests/e2e --cluster=local -q
+## e2e: the end-to-end suite on the local single-node cluster (built and started here).
+e2e: setup host-deps etcd cluster-build
+	$(PYTEST) tests/e2e --cluster=local -v -p no:cacheprovider
+
+## cluster-build: Kubernetes, CoreDNS, crictl from their Go modules + host packages (cached).
+cluster-build: setup
+	$(PY) -m localkube setup
+	$(PY) -m localkube build
 
 ## bench: speed goals (generate + lint time).
 bench: setup
 	$(PY) -m chartgen.bench
 
-cluster-up: setup
+cluster-up: cluster-build
 	$(PY) -m localkube up
 
 cluster-down:

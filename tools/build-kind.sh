@@ -1,0 +1,9 @@
+#!/bin/sh
+# build-kind.sh: the kind CLI at $KIND_VERSION (versions.env) from its Go module, for the
+# e2e suite's --cluster=kind. Last stdout line: the directory holding `kind`.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KIND_VERSION=${KIND_VERSION:-$(sed -n 's/^KIND_VERSION=//p' "$ROOT/versions.env")}
+OUT=${CHARTGEN_CACHE:-$HOME/.cache/chartgen}/bin/kind-$KIND_VERSION
+[ -x "$OUT/kind" ] || GOBIN=$OUT CGO_ENABLED=0 go install "sigs.k8s.io/kind@$KIND_VERSION" >&2
+echo "$OUT"
