@@ -114,9 +114,32 @@ def _quorum(objects) -> list[str]:
     return out
 
 
+def _pod_labels(obj) -> dict[str, str]:
+    if obj["kind"] == "Pod":
+        return obj["metadata"].get("labels") or {}
+    return obj["spec"]["template"]["metadata"].get("labels") or {}
+
+
+def _selectors_stay_on_members(objects) -> list[str]:
+    """Services and PDBs must not pick up hook Jobs' or test pods' pods."""
+    out = []
+    helpers = [o for o in objects if o["kind"] in ("Job", "Pod")]
+    for obj in objects:
+        if obj["kind"] == "Service":
+            selector = {"matchLabels": obj["spec"].get("selector") or {}}
+        elif obj["kind"] == "PodDisruptionBudget":
+            selector = obj["spec"].get("selector")
+        else:
+            continue
+        for helper in helpers:
+            if _selects(selector, _pod_labels(helper)):
+                out.append(f"{_name(obj)}: selector also matches the pods of {_name(helper)}")
+    return out
+
+
 def problems(objects: list[dict[str, Any]]) -> list[str]:
     workloads = [o for o in objects if o["kind"] in WORKLOADS]
     out = _labels(objects)
     for obj in workloads:
         out += _resources_and_security(obj) + _probes(obj)
-    return out + _quorum(objects)
+    return out + _quorum(objects) + _selectors_stay_on_members(objects)

@@ -18,7 +18,9 @@ fi
 
 CACHE=${CHARTGEN_CACHE:-$HOME/.cache/chartgen}
 OUT=$CACHE/bin/helm-$HELM_VERSION
-if [ ! -x "$OUT/helm" ]; then
+# rebuild a cached binary that does not report the pinned version (e.g. an unstamped build)
+if [ ! -x "$OUT/helm" ] ||
+   [ "$("$OUT/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
     echo "building helm $HELM_VERSION into $OUT" >&2
     # A plain `go install` leaves helm reporting only "vMAJOR.MINOR"; stamp the
     # full version the way helm's own Makefile does. Static, like release builds.

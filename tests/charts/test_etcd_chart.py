@@ -162,9 +162,11 @@ def test_policy_catches_a_broken_chart(etcd_chart, helm):
     main["securityContext"]["allowPrivilegeEscalation"] = True
     del sts["metadata"]["labels"]["app.kubernetes.io/instance"]
     _kind(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] = 3
+    del _kind(objects, "Service", "etcd")["spec"]["selector"]["app.kubernetes.io/component"]
     found = "\n".join(policy.problems(objects))
     for needle in ("limits.memory", "readinessProbe", "allowPrivilegeEscalation",
-                   "app.kubernetes.io/instance", "allows 3 unavailable of 5"):
+                   "app.kubernetes.io/instance", "allows 3 unavailable of 5",
+                   "Service/etcd: selector also matches the pods of Pod/etcd-test-cluster"):
         assert needle in found
 
 

@@ -6,7 +6,7 @@ podAntiAffinity:
     - topologyKey: {{ .Values.antiAffinityTopologyKey }}
       labelSelector:
         matchLabels:
-          {{- include "chartgen.selectorLabels" . | nindent 10 }}
+          {{- include "chartgen.memberSelectorLabels" . | nindent 10 }}
 {{- else if eq .Values.podAntiAffinityPreset "soft" }}
 podAntiAffinity:
   preferredDuringSchedulingIgnoredDuringExecution:
@@ -15,7 +15,7 @@ podAntiAffinity:
         topologyKey: {{ .Values.antiAffinityTopologyKey }}
         labelSelector:
           matchLabels:
-            {{- include "chartgen.selectorLabels" . | nindent 12 }}
+            {{- include "chartgen.memberSelectorLabels" . | nindent 12 }}
 {{- end }}
 {{- end -}}
 

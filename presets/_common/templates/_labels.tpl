@@ -18,3 +18,12 @@ app.kubernetes.io/part-of: {{ include "chartgen.name" . }}
 {{ include "chartgen.labels" .ctx }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
+
+{{/*
+Selector of the cluster's members only: hook Jobs and test pods carry the same name and
+instance labels, so Services, PDBs and affinities must also match the member component.
+*/}}
+{{- define "chartgen.memberSelectorLabels" -}}
+{{ include "chartgen.selectorLabels" . }}
+app.kubernetes.io/component: member
+{{- end -}}

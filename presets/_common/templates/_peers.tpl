@@ -6,7 +6,22 @@ chartgen/topology.py holds the same rules; a test proves both agree.
 
 {{/* FQDN of one member: (dict "ctx" $ "ordinal" 0) */}}
 {{- define "chartgen.peerFqdn" -}}
-{{- printf "%s-%d.%s.%s.svc.%s" (include "chartgen.fullname" .ctx) (int .ordinal) (include "chartgen.headlessName" .ctx) (include "chartgen.namespace" .ctx) .ctx.Values.clusterDomain -}}
+{{- include "chartgen.podFqdn" (dict "ctx" .ctx "statefulset" (include "chartgen.fullname" .ctx) "ordinal" .ordinal) -}}
+{{- end -}}
+
+{{/* FQDN of pod <statefulset>-<ordinal> behind the headless Service, for presets whose
+StatefulSet name is not the fullname: (dict "ctx" $ "statefulset" "x-node" "ordinal" 0) */}}
+{{- define "chartgen.podFqdn" -}}
+{{- printf "%s-%d.%s.%s.svc.%s" .statefulset (int .ordinal) (include "chartgen.headlessName" .ctx) (include "chartgen.namespace" .ctx) .ctx.Values.clusterDomain -}}
+{{- end -}}
+
+{{/* Space-separated FQDNs of pods 0..replicas-1 of a StatefulSet: (dict "ctx" $ "statefulset" "x-node") */}}
+{{- define "chartgen.podFqdns" -}}
+{{- $out := list -}}
+{{- range $i := until (int .ctx.Values.replicaCount) -}}
+{{- $out = append $out (include "chartgen.podFqdn" (dict "ctx" $.ctx "statefulset" $.statefulset "ordinal" $i)) -}}
+{{- end -}}
+{{- join " " $out -}}
 {{- end -}}
 
 {{/* Comma-separated URLs of members 0..replicas-1: (dict "ctx" $ "scheme" "http" "port" 2379) */}}

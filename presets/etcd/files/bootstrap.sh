@@ -72,7 +72,7 @@ if list=$(members 2>/dev/null); then
     if [ -n "$m_clients" ]; then
       # it ran before and its data is gone: the old identity cannot come back empty
       log "$POD_NAME lost its data; removing its old identity $m_id and joining again"
-      ctl --endpoints="$others" member remove "$m_id"
+      remove_member "$m_id" "$others" || exit 1
       join
     else
       # added (initial bootstrap or an earlier join) but never started: start as that member

@@ -88,3 +88,15 @@ value_of() {
   [ "$_v" != "$2" ] || return 1
   printf '%s' "${_v%%\"*}"
 }
+
+# remove member ID through ENDPOINTS, retrying while etcd refuses because the cluster is
+# settling (it only removes a voter when enough members have been connected for a while)
+remove_member() { # ID ENDPOINTS
+  _tries=0
+  until _out=$(ctl --endpoints="$2" member remove "$1" 2>&1); do
+    case $_out in *"member not found"*) return 0 ;; esac
+    _tries=$((_tries + 1))
+    if [ "$_tries" -ge 60 ]; then log "cannot remove member $1: $_out"; return 1; fi
+    pause 2
+  done
+}

@@ -18,7 +18,7 @@ remove_if_departing() {
   split_member "$1"
   ord=$(ordinal_of "$m_peer")
   if [ "$ord" -ge "$REPLICAS" ]; then
-    ctl --endpoints="$keep" member remove "$m_id" >/dev/null
+    remove_member "$m_id" "$keep" || exit 1
     log "removed member ${m_name:-$m_peer} ($m_id): ordinal $ord >= replicaCount $REPLICAS"
     removed=$((removed + 1))
   fi
