@@ -33,7 +33,7 @@ def _local() -> Cluster:
     ref = localkube.load_image("etcd")
     repo, tag = ref.rsplit(":", 1)
     registry, repository = repo.split("/", 1)
-    image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "Never"}
+    image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
     return Cluster("local", Path(kubeconfig), {"etcd": {"image": image, "toolsImage": image}})
 
 
