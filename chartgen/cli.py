@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from . import presets
+from . import publish as publish_mod
 from .chart import Chart
-from .errors import ChartgenError, LintError
+from .errors import ChartgenError, ChartNotFoundError, LintError, ReleaseFailedError
 from .generate import generate
 from .topology import Peers, fault_tolerance, quorum
 
@@ -36,9 +37,93 @@ def cmd_generate(args) -> int:
         sets=args.set or [],
         output=args.output,
         force=args.force,
+        bump=args.bump,
     )
     print(f"generated {chart.name} {chart.version} in {chart.path}")
     return 0
+
+
+def _charts_or_default(charts: list[Path]) -> list[Path]:
+    """CHARTS as given, else the chart directories in ./charts."""
+    if charts:
+        return charts
+    found = publish_mod.chart_dirs(Path("charts"))
+    if not found:
+        raise ChartNotFoundError("CHARTS: none given and no chart directories in ./charts; pass chart directories")
+    return found
+
+
+def cmd_package(args) -> int:
+    for pkg in publish_mod.package(_charts_or_default(args.charts), args.destination):
+        print(f"packaged {pkg.name} {pkg.version} -> {pkg.path} (sha256 {pkg.digest[:12]})")
+    return 0
+
+
+def cmd_publish(args) -> int:
+    result = publish_mod.publish(args.charts, args.repo_dir, url=args.url)
+    for pkg in result.added:
+        print(f"published {pkg.name} {pkg.version} -> {pkg.path} (sha256 {pkg.digest[:12]})")
+    for pkg in result.kept:
+        print(f"unchanged {pkg.name} {pkg.version} (already in the index with this content)")
+    print(f"{result.index}: {len(result.added)} added, {len(result.kept)} unchanged")
+    return 0
+
+
+def cmd_push(args) -> int:
+    for pushed in publish_mod.push(_charts_or_default(args.charts), args.oci, plain_http=args.plain_http):
+        if pushed.already:
+            print(f"unchanged {pushed.ref} (the registry already holds this content)")
+        else:
+            print(f"pushed {pushed.ref} ({pushed.digest})")
+    return 0
+
+
+def cmd_install(args) -> int:
+    from . import release
+
+    if args.wait:
+        print(f"installing {args.release} in namespace {args.namespace}; waiting up to {args.timeout}", flush=True)
+    done = release.install(
+        args.release,
+        namespace=args.namespace,
+        preset=args.preset,
+        chart=args.chart,
+        values_files=args.values or [],
+        sets=args.set or [],
+        wait=args.wait,
+        timeout=args.timeout,
+        kubeconfig=args.kubeconfig,
+        report=lambda line: print(f"  {line}", flush=True),
+    )
+    pods = f"; {done.progress.line()}" if done.progress else "; pods are starting (chartgen status shows them)"
+    print(f"{done.release}: revision {done.revision} {done.status} in namespace {done.namespace} "
+          f"(chart {done.chart}, app {done.app_version}){pods}")
+    return 0
+
+
+def cmd_uninstall(args) -> int:
+    from . import release
+
+    claims = release.uninstall(args.release, namespace=args.namespace, wait=not args.no_wait,
+                               kubeconfig=args.kubeconfig)
+    print(f"uninstalled {args.release} from namespace {args.namespace}")
+    if claims:
+        print(f"kept {len(claims)} PersistentVolumeClaim(s) with the members' data: {', '.join(claims)}; "
+              f"delete them with: kubectl delete pvc -n {args.namespace} -l app.kubernetes.io/instance={args.release}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from . import release
+
+    st = release.status(args.release, namespace=args.namespace, kubeconfig=args.kubeconfig)
+    print(f"{st.release} (namespace {st.namespace}): revision {st.revision} {st.status}, "
+          f"chart {st.chart}, app {st.app_version}")
+    print(f"members healthy {st.healthy}/{st.desired} ({', '.join(st.workloads) or 'no StatefulSet or Deployment'})")
+    for m in st.members:
+        print(f"  {m.pod:<28} {'ready' if m.ready else 'NOT READY':<10} role {m.role or 'n/a':<8} {'' if m.ready else m.detail}".rstrip())
+    print(st.leader_line)
+    return 0 if st.ok else 1
 
 
 def cmd_lint(args) -> int:
@@ -101,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a default value")
     g.add_argument("--output", type=Path, help="chart directory (default ./NAME)")
     g.add_argument("--force", action="store_true", help="replace an existing output directory")
+    g.add_argument("--bump", choices=["patch", "minor", "major"], default="patch",
+                   help="when replacing a chart whose content changed: which part of its version to bump "
+                        "(unchanged content keeps its version)")
     g.set_defaults(func=cmd_generate)
 
     lint = sub.add_parser("lint", help="helm lint --strict + Kubernetes schemas + chartgen policy")
@@ -112,6 +200,52 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--release")
     t.add_argument("--namespace", default="default")
     t.set_defaults(func=cmd_topology)
+
+    pk = sub.add_parser("package", help="package charts (reproducible .tgz, named by version)")
+    pk.add_argument("charts", nargs="*", type=Path, metavar="CHART", help="chart directories (default: ./charts/*)")
+    pk.add_argument("--destination", "-d", type=Path, required=True, metavar="DIR")
+    pk.set_defaults(func=cmd_package)
+
+    pub = sub.add_parser("publish", help="package charts into a Helm repository folder and merge its index.yaml")
+    pub.add_argument("charts", nargs="*", type=Path, metavar="CHART",
+                     help="chart directories or .tgz (default: the chart directories in --repo-dir)")
+    pub.add_argument("--repo-dir", type=Path, required=True, metavar="DIR", help="the folder served as the repository")
+    pub.add_argument("--url", help="where DIR is served (default: relative URLs, resolved by helm against the repo URL)")
+    pub.set_defaults(func=cmd_publish)
+
+    push = sub.add_parser("push", help="push charts to an OCI registry (helm push)")
+    push.add_argument("charts", nargs="*", type=Path, metavar="CHART",
+                      help="chart directories or .tgz (default: ./charts/*)")
+    push.add_argument("--oci", required=True, metavar="oci://HOST/PATH")
+    push.add_argument("--plain-http", action="store_true", help="the registry speaks HTTP, not HTTPS")
+    push.set_defaults(func=cmd_push)
+
+    def cluster_args(c, release_positional: bool):
+        if release_positional:
+            c.add_argument("release", metavar="RELEASE")
+        c.add_argument("--namespace", "-n", default="default")
+        c.add_argument("--kubeconfig", help="default: $KUBECONFIG, else ~/.kube/config")
+
+    ins = sub.add_parser("install", help="install or upgrade a release from a preset or a chart (pyhelm3)")
+    src = ins.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="generate from this preset into a temporary chart")
+    src.add_argument("--chart", type=Path, metavar="DIR", help="an already generated chart directory")
+    ins.add_argument("--release", required=True)
+    cluster_args(ins, False)
+    ins.add_argument("--values", action="append", type=Path, metavar="FILE", help="install-time values")
+    ins.add_argument("--set", action="append", metavar="KEY=VALUE", help="an install-time value")
+    ins.add_argument("--wait", action="store_true", help="wait for the pods, showing pods ready n/N")
+    ins.add_argument("--timeout", default="5m", help="how long helm may take (default 5m)")
+    ins.set_defaults(func=cmd_install)
+
+    un = sub.add_parser("uninstall", help="uninstall a release (its PVCs stay)")
+    cluster_args(un, True)
+    un.add_argument("--no-wait", action="store_true", help="return before the pods are gone")
+    un.set_defaults(func=cmd_uninstall)
+
+    st = sub.add_parser("status", help="a release's members: healthy n/N and who leads (exit 1 unless all ready)")
+    cluster_args(st, True)
+    st.set_defaults(func=cmd_status)
     return p
 
 
@@ -120,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ChartgenError as err:
+        for line in getattr(err, "details", []) if isinstance(err, ReleaseFailedError) else []:
+            print(f"  {line}", file=sys.stderr)
         print(f"chartgen: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:

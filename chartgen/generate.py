@@ -11,6 +11,7 @@ import yaml
 
 from . import presets as presets_mod
 from . import values as values_mod
+from . import versioning
 from .chart import Chart
 from .errors import InvalidValueError, OutputExistsError
 from .naming import check_name
@@ -39,8 +40,13 @@ def generate(
     sets: list[str] | tuple = (),
     output: Path | str | None = None,
     force: bool = False,
+    bump: str = "patch",
 ) -> Chart:
-    """Generate a chart and return it. Nothing is written unless everything validates."""
+    """Generate a chart and return it. Nothing is written unless everything validates.
+
+    Replacing a chart (``force``) keeps its version when the content is unchanged and bumps
+    it (``bump``: patch, minor or major) when it changed; see versioning.py.
+    """
     spec = presets_mod.load(preset)
     check_name(name, spec)
     output = Path(output) if output is not None else Path.cwd() / name
@@ -48,6 +54,8 @@ def generate(
         raise OutputExistsError(
             f"--output {output}: already exists; pass --force to replace it or choose another directory"
         )
+    if bump not in versioning.BUMPS:
+        raise InvalidValueError(f"--bump {bump!r}: choose one of {', '.join(versioning.BUMPS)}")
     if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
         raise InvalidValueError(f"--replicas {replicas!r}: must be a whole number such as 3")
 
@@ -71,6 +79,10 @@ def generate(
     staging.chmod(0o755)
     try:
         _write_chart(staging, spec, name, chart_values)
+        found = versioning.decide(staging, output if output.exists() else None, spec.chart.version, bump)
+        if found.version != spec.chart.version:  # the chart's files (README) name its version
+            _write_chart(staging, spec, name, chart_values, found.version)
+        versioning.stamp(staging, found)
         _replace(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -78,21 +90,21 @@ def generate(
     return Chart(output)
 
 
-def _context(spec: presets_mod.Preset, name: str, chart_values: Any) -> dict[str, Any]:
+def _context(spec: presets_mod.Preset, name: str, chart_values: Any, version: str | None = None) -> dict[str, Any]:
     plain = yaml.safe_load(values_mod.dump(chart_values))
     tag = str(plain.get("image", {}).get("tag", ""))
     return {
         "name": name,
         "preset": spec,
         "description": spec.description,
-        "chart_version": spec.chart.version,
+        "chart_version": version or spec.chart.version,
         "app_version": tag.lstrip("v") or spec.chart.version,
         "values": plain,
     }
 
 
-def _write_chart(dst: Path, spec: presets_mod.Preset, name: str, chart_values: Any) -> None:
-    ctx = _context(spec, name, chart_values)
+def _write_chart(dst: Path, spec: presets_mod.Preset, name: str, chart_values: Any, version: str | None = None) -> None:
+    ctx = _context(spec, name, chart_values, version)
     render_tree(presets_mod.common_dir() / "templates", dst / "templates", ctx)
     for sub in ("templates", "files"):
         if (spec.path / sub).is_dir():
@@ -121,7 +133,7 @@ def _chart_yaml(spec: presets_mod.Preset, ctx: dict[str, Any]) -> str:
         "name": ctx["name"],
         "description": spec.description,
         "type": "application",
-        "version": spec.chart.version,
+        "version": ctx["chart_version"],
         "appVersion": str(ctx["app_version"]),
         "kubeVersion": spec.chart.kube_version,
         "keywords": spec.chart.keywords,
@@ -134,7 +146,14 @@ def _chart_yaml(spec: presets_mod.Preset, ctx: dict[str, Any]) -> str:
             "artifacthub.io/images": yaml.safe_dump(images, sort_keys=False),
         },
     }
+    if _links(spec):
+        meta["annotations"]["artifacthub.io/links"] = yaml.safe_dump(_links(spec), sort_keys=False)
     return yaml.safe_dump(meta, sort_keys=False)
+
+
+def _links(spec: presets_mod.Preset) -> list[dict[str, str]]:
+    links = [{"name": "Homepage", "url": spec.chart.home}] if spec.chart.home else []
+    return links + [{"name": "Source", "url": url} for url in spec.chart.sources]
 
 
 def _replace(staging: Path, output: Path) -> None:

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
+import subprocess
 from pathlib import Path
 from typing import Any, Iterable
 
+import semver
 import yaml
 from pyhelm3 import Client, Command
 from pyhelm3 import errors as helm_errors
 
-from .errors import HelmError
+from .errors import ClusterUnreachableError, HelmError, RegistryError, UnknownReleaseError
 from .toolchain import helm_executable
 from .versions import pin
+
+
+# pyhelm3 logs each failed command as a warning; the typed error already says it in one line
+logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
 
 
 def _first_lines(text: str, n: int = 3) -> str:
@@ -25,12 +33,61 @@ def _first_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[:n]) if lines else "(no output)"
 
 
+_UNREACHABLE = re.compile(r"(dial tcp \S+: )?(connect: connection refused|no such host|i/o timeout|"
+                          r"connect: network is unreachable|connect: no route to host|tls: .*)", re.I)
+
+
+def _cluster_error(err: helm_errors.Error, verb: str, release: str, namespace: str,
+                   kubeconfig: str | Path | None) -> Exception:
+    """helm's failure on a cluster verb, as the typed error that says what to do."""
+    text = err.stderr.decode()
+    if isinstance(err, helm_errors.ReleaseNotFoundError) or "release: not found" in text:
+        return UnknownReleaseError(
+            f"release {release!r}: not found in namespace {namespace!r}; check the name and "
+            "--namespace (`helm list --all-namespaces` lists every release)"
+        )
+    found = _UNREACHABLE.search(text)
+    if found and ("cluster unreachable" in text.lower() or found.group(1)):
+        where = str(kubeconfig) if kubeconfig else "$KUBECONFIG (or ~/.kube/config)"
+        return ClusterUnreachableError(
+            f"--kubeconfig {where}: Kubernetes API unreachable ({found.group(0).strip()}); "
+            "start the cluster or pass the kubeconfig of a running one"
+        )
+    return HelmError(f"helm {verb} {release}: {_first_lines(text)}")
+
+
+def _registry_error(err: helm_errors.Error, verb: str, remote: str) -> RegistryError:
+    text = err.stderr.decode()
+    if "server gave HTTP response to HTTPS client" in text:
+        return RegistryError(f"--oci {remote}: the registry speaks plain HTTP, not HTTPS; pass --plain-http")
+    found = _UNREACHABLE.search(text)
+    if found:
+        return RegistryError(
+            f"--oci {remote}: registry unreachable ({found.group(0).strip()}); "
+            "start it or check HOST:PORT"
+        )
+    if re.search(r"unauthorized|authentication required|denied", text, re.I):
+        return RegistryError(f"--oci {remote}: the registry refused access; log in with `helm registry login HOST`")
+    return RegistryError(f"--oci {remote}: helm {verb}: {_first_lines(text)}")
+
+
+class _Command(Command):
+    """pyhelm3's Command, tolerant of a helm that reports "v4.3" (a `go install` without the
+    release ldflags): pyhelm3's Client parses that version and would refuse to start."""
+
+    def client_version(self) -> semver.Version:
+        proc = subprocess.run([self._executable, "version", "--template", "{{ .Version }}"],
+                              capture_output=True, text=True, check=True)
+        text = proc.stdout.strip()
+        return semver.Version.parse(text.removeprefix("v"), optional_minor_and_patch=True)
+
+
 class Helm:
     """Synchronous facade over pyhelm3 for one kubeconfig (or none, for offline verbs)."""
 
     def __init__(self, kubeconfig: str | Path | None = None, timeout: str = "10m"):
         self.executable = helm_executable()
-        self._command = Command(
+        self._command = _Command(
             executable=self.executable,
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
             default_timeout=timeout,
@@ -46,11 +103,7 @@ class Helm:
             raise HelmError(f"helm {args[0]}: {_first_lines(err.stderr.decode())}") from err
 
     def client(self) -> Client:
-        return Client(
-            executable=self.executable,
-            kubeconfig=Path(self._kubeconfig) if self._kubeconfig else None,
-            default_timeout=self._timeout,
-        )
+        return Client(self._command, executable=self.executable)
 
     # -- offline verbs ------------------------------------------------------------
     def version(self) -> str:
@@ -115,7 +168,7 @@ class Helm:
         try:
             return asyncio.run(go())
         except helm_errors.Error as err:
-            raise HelmError(f"helm upgrade --install {release}: {_first_lines(err.stderr.decode())}") from err
+            raise _cluster_error(err, "upgrade --install", release, namespace, self._kubeconfig) from err
 
     def uninstall(self, release: str, namespace: str, wait: bool = True) -> None:
         async def go():
@@ -125,13 +178,49 @@ class Helm:
         try:
             asyncio.run(go())
         except helm_errors.Error as err:
-            raise HelmError(f"helm uninstall {release}: {_first_lines(err.stderr.decode())}") from err
+            raise _cluster_error(err, "uninstall", release, namespace, self._kubeconfig) from err
+
+    def status(self, release: str, namespace: str):
+        """The release's current revision (pyhelm3 ReleaseRevision: status, chart, manifest)."""
+        async def go():
+            revision = await self.client().get_current_revision(release, namespace=namespace)
+            return revision, await revision.resources(), await revision.chart_metadata()
+
+        try:
+            return asyncio.run(go())
+        except helm_errors.Error as err:
+            raise _cluster_error(err, "status", release, namespace, self._kubeconfig) from err
 
     def test(self, release: str, namespace: str, timeout: str = "5m", logs: bool = True) -> str:
         args = ["test", release, "--namespace", namespace, "--timeout", timeout]
         if logs:
             args.append("--logs")
         return self.run(args)
+
+
+    # -- OCI registries -------------------------------------------------------------
+    def push(self, archive: Path, remote: str, plain_http: bool = False) -> str:
+        """helm push ARCHIVE oci://HOST/PATH; returns the manifest digest helm reports."""
+        args = ["push", str(archive), remote] + (["--plain-http"] if plain_http else [])
+        try:
+            out = asyncio.run(self._command.run(args)).decode()
+        except helm_errors.Error as err:
+            raise _registry_error(err, "push", remote) from err
+        found = re.search(r"Digest:\s*(\S+)", out)
+        return found.group(1) if found else ""
+
+    def pull(self, ref: str, version: str, destination: Path, plain_http: bool = False) -> Path | None:
+        """helm pull oci://HOST/PATH/NAME --version V into DESTINATION; None when not there."""
+        destination.mkdir(parents=True, exist_ok=True)
+        args = ["pull", ref, "--version", version, "--destination", str(destination)]
+        args += ["--plain-http"] if plain_http else []
+        try:
+            asyncio.run(self._command.run(args))
+        except helm_errors.Error as err:
+            if re.search(r": not found\s*$", err.stderr.decode().strip()):
+                return None
+            raise _registry_error(err, "pull", ref.rsplit("/", 1)[0]) from err
+        return next(iter(sorted(destination.glob("*.tgz"))), None)
 
 
 def documents(manifests: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

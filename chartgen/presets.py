@@ -45,6 +45,8 @@ class Preset(BaseModel):
     chart: ChartMeta
     # suffixes the chart appends to its fullname; bound the length of a chart name
     object_suffixes: list[str] = Field(default_factory=list, alias="objectSuffixes")
+    # suffix of the StatefulSet's name after the fullname (e.g. "-node"); "" when it is the fullname
+    stateful_set_suffix: str = Field("", alias="statefulSetSuffix")
     images: list[str] = Field(default_factory=list)  # value paths of image blocks
     path: Path = Path()
 
@@ -67,10 +69,11 @@ class Preset(BaseModel):
         """Longest chart name whose derived object names fit Kubernetes' limits.
 
         A StatefulSet name must leave room for the 11-character controller-revision-hash
-        suffix in a 63-character label (so <= 52); other objects take a suffix each.
+        suffix in a 63-character label (so <= 52, less its own suffix); other objects take
+        a suffix each.
         """
         longest_suffix = max((len(s) for s in self.object_suffixes), default=0)
-        return min(52, 63 - longest_suffix)
+        return min(52 - len(self.stateful_set_suffix), 63 - longest_suffix)
 
 
 @functools.cache

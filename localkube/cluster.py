@@ -12,6 +12,8 @@ behind the kube-dns Service IP), and the hostPath provisioner.
 from __future__ import annotations
 
 import calendar
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -28,7 +30,7 @@ import yaml
 from . import build, config, images, pki
 from .build import log
 from .config import NET, NODE_NAME
-from .kubeapi import Api, ApiError
+from .kubeapi import Api
 from .procs import Procs
 
 # start order; down() stops in reverse
@@ -38,8 +40,9 @@ HOST_TOOLS = {"containerd": "containerd", "ctr": "containerd", "runc": "runc",
               "iptables": "iptables", "ip": "iproute2", "openssl": "openssl",
               "debootstrap": "debootstrap"}
 CNI_BIN = Path("/usr/lib/cni")
-APT_PACKAGES = ["containerd", "runc", "containernetworking-plugins", "iptables",
-                "debootstrap", "iproute2", "openssl", "conntrack", "util-linux", "mount"]
+APT_PACKAGES = ["containerd", "runc", "containernetworking-plugins", "iptables", "gcc",
+                "libc6-dev", "debootstrap", "iproute2", "openssl", "conntrack", "util-linux",
+                "mount"]
 
 
 class ClusterError(RuntimeError):
@@ -75,11 +78,19 @@ def _sysctl(key: str, value: str | None = None) -> str:
 
 
 def setup() -> None:
-    """Install the Debian packages the cluster needs (apt-get; root)."""
+    """Install the Debian packages the cluster needs (apt-get; root). Only what is
+    missing is installed, so a provisioned machine costs one dpkg query."""
+    missing = [p for p in APT_PACKAGES
+               if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+                                 ).stdout.strip() != "install ok installed"]
+    if not missing:
+        return
+    log(f"apt-get install {' '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
-                   check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def check_host() -> None:
@@ -474,12 +485,31 @@ def kubectl(*args: str, state: Path | str | None = None, check: bool = True,
     return proc.stdout
 
 
+@contextlib.contextmanager
+def _host_lock():
+    """Serialise up/down across processes (e.g. pytest-xdist workers)."""
+    OWNER_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(OWNER_FILE.parent / "lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def up(state: Path | str | None = None, build_missing: bool = True,
        timeout: float = 180.0) -> Path:
     """Start (or keep) the cluster; return the admin kubeconfig path when the node is
-    Ready and cluster DNS answers through the kube-dns Service IP."""
-    t_start = time.monotonic()
+    Ready and cluster DNS answers through the kube-dns Service IP. Safe to call again
+    while it runs (then it only checks); raises ClusterError with the failing
+    component's log tail."""
     check_host()
+    with _host_lock():
+        return _up(state, build_missing, timeout)
+
+
+def _up(state, build_missing: bool, timeout: float) -> Path:
+    t_start = time.monotonic()
     lay = Layout(state_dir(state))
     lay.state.mkdir(parents=True, exist_ok=True)
     _claim_host(lay)
@@ -718,6 +748,11 @@ def _cgroup_cleanup() -> None:
 def down(state: Path | str | None = None, purge: bool = False) -> None:
     """Stop every component (by PID file), remove pods, mounts, bridge, iptables rules.
     With PURGE, also delete the state directory (etcd data, volumes, images)."""
+    with _host_lock():
+        _down(state, purge)
+
+
+def _down(state, purge: bool) -> None:
     lay = Layout(state_dir(state))
     procs = lay.procs
     try:
@@ -743,14 +778,14 @@ def down(state: Path | str | None = None, purge: bool = False) -> None:
             _run(["ip", "link", "del", NET.bridge], check=False)
         _cgroup_cleanup()
         OWNER_FILE.unlink(missing_ok=True)
-    saved = lay.state / "sysctl.saved.json"
-    if saved.exists():
-        for k, v in json.loads(saved.read_text()).items():
-            try:
-                _sysctl(k, v)
-            except OSError:
-                pass
-        saved.unlink()
+        saved = lay.state / "sysctl.saved.json"
+        if saved.exists():
+            for k, v in json.loads(saved.read_text()).items():
+                try:
+                    _sysctl(k, v)
+                except OSError:
+                    pass
+            saved.unlink()
     if purge and lay.state.exists():
         shutil.rmtree(lay.state)
     log("cluster down" + (" and state purged" if purge else ""))

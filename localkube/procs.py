@@ -41,7 +41,10 @@ class Procs:
             return pid
         self.pid_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file(name), "ab") as log:
+        log_path = self.log_file(name)
+        if log_path.exists() and log_path.stat().st_size > 64 << 20:
+            log_path.replace(log_path.with_suffix(".log.1"))
+        with open(log_path, "ab") as log:
             log.write(f"\n==== {time.strftime('%F %T')} start: {' '.join(argv)}\n".encode())
             log.flush()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,

@@ -2,7 +2,7 @@
 # install-host-deps.sh: Debian packages the tests use; installs only what is missing.
 set -eu
 need=
-for pkg in iproute2; do
+for pkg in iproute2 docker-registry redis-server redis-sentinel redis-tools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 [ -n "$need" ] || exit 0
