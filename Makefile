@@ -56,7 +56,7 @@ test: setup host-deps etcd
 
 ## e2e: the end-to-end suite on the local single-node cluster (built and started here).
 e2e: setup host-deps etcd cluster-build
-	$(PYTEST) tests/e2e --cluster=local -v -p no:cacheprovider
+	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=local -v -p no:cacheprovider
 
 ## cluster-build: Kubernetes, CoreDNS, crictl from their Go modules + host packages (cached).
 cluster-build: setup
