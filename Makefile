@@ -52,11 +52,11 @@ charts: setup
 
 ## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
 test: setup host-deps etcd
-	$(PYTEST) tests --ignore=tests/e2e -q
+	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
 ## e2e: the end-to-end suite on the local single-node cluster (built and started here).
 e2e: setup host-deps etcd cluster-build
-	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=local -v -p no:cacheprovider
+	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=local -m e2e -v -p no:cacheprovider
 
 ## cluster-build: Kubernetes, CoreDNS, crictl from their Go modules + host packages (cached).
 cluster-build: setup

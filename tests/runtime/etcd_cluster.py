@@ -121,7 +121,7 @@ class EtcdPods:
         for i in ordinals:
             st = self.status(i)
             if st:
-                ids[i] = (st["header"]["member_id"], st["leader"])
+                ids[i] = (st["header"]["member_id"], st.get("leader", 0))
         leaders = {lead for _, lead in ids.values()}
         if len(leaders) != 1 or 0 in leaders:
             return None

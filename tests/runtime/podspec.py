@@ -78,6 +78,12 @@ class RenderedPod:
                 shutil.rmtree(target, ignore_errors=True)  # emptyDir dies with the pod
                 target.mkdir(parents=True)
                 continue
+            if "projected" in vol:
+                # service account tokens exist only in Kubernetes: an empty directory
+                # (what uses them must cope without, as outside a cluster)
+                shutil.rmtree(target, ignore_errors=True)
+                target.mkdir(parents=True)
+                continue
             if "configMap" in vol:
                 files = self._configmap(vol["configMap"]["name"])
             elif "secret" in vol:
@@ -133,6 +139,17 @@ class RenderedPod:
         mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
         mapped = Container(name, argv, env, mounts)
         return self._map_paths(mapped)
+
+    def handler(self, name: str, what: str) -> list[str] | None:
+        """Exec command of container NAME's preStop/postStart hook or of one of its probes
+        (what = "preStop", "readinessProbe", ...), paths mapped; None when it has none."""
+        c = next(x for x in self.spec.get("containers", []) if x["name"] == name)
+        spec = (c.get("lifecycle") or {}).get(what) if what in ("preStop", "postStart") else c.get(what)
+        if not spec or "exec" not in spec:
+            return None
+        mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
+        mapped = self._mapper(mounts)
+        return [mapped(a) for a in spec["exec"]["command"]]
 
     @staticmethod
     def _mapper(mounts: dict[str, Path]):

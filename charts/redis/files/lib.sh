@@ -1,0 +1,166 @@
+# lib.sh: helpers shared by the redis chart's scripts (sourced, POSIX sh).
+# Uses what the official Redis image has: redis-cli, timeout, getent, sleep, date.
+# Env: POD_NAME PEERS REPLICAS MASTER_SET SERVER_PORT SENTINEL_PORT [CLI_TIMEOUT]
+#      [REDIS_PASSWORD] [SENTINEL_PASSWORD]
+
+LIB_LOADED=1
+NL='
+'
+MAJORITY=$((REPLICAS / 2 + 1))
+
+log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "${0##*/}" "$*" >&2; }
+pause() { sleep "$1"; }
+now() { date +%s; }
+
+# FQDN of this pod: the entry of PEERS (ordinal order, rendered by Helm) that starts with POD_NAME.
+self_fqdn() {
+  for _p in $PEERS; do
+    case $_p in "$POD_NAME".*) printf '%s' "$_p"; return 0 ;; esac
+  done
+  log "$POD_NAME is not in PEERS ($PEERS)"
+  return 1
+}
+
+# short pod name of an FQDN (first label)
+pod_of() { printf '%s' "${1%%.*}"; }
+
+# wait until NAME resolves (a new pod's DNS record can lag behind its start): wait_resolvable NAME [SECONDS]
+wait_resolvable() {
+  _deadline=$(($(now) + ${2:-120}))
+  until getent hosts "$1" >/dev/null 2>&1; do
+    if [ "$(now)" -ge "$_deadline" ]; then log "$1 does not resolve"; return 1; fi
+    pause 1
+  done
+}
+
+# redis-cli against the redis-server / the sentinel at HOST, bounded by CLI_TIMEOUT seconds.
+# The password travels in REDISCLI_AUTH (never on a command line).
+rcli() {
+  _h=$1
+  shift
+  if [ -n "${REDIS_PASSWORD:-}" ]; then
+    REDISCLI_AUTH=$REDIS_PASSWORD timeout "${CLI_TIMEOUT:-2}" redis-cli -h "$_h" -p "$SERVER_PORT" "$@" 2>/dev/null
+  else
+    timeout "${CLI_TIMEOUT:-2}" redis-cli -h "$_h" -p "$SERVER_PORT" "$@" 2>/dev/null
+  fi
+}
+scli() {
+  _h=$1
+  shift
+  if [ -n "${SENTINEL_PASSWORD:-}" ]; then
+    REDISCLI_AUTH=$SENTINEL_PASSWORD timeout "${CLI_TIMEOUT:-2}" redis-cli -h "$_h" -p "$SENTINEL_PORT" "$@" 2>/dev/null
+  else
+    timeout "${CLI_TIMEOUT:-2}" redis-cli -h "$_h" -p "$SENTINEL_PORT" "$@" 2>/dev/null
+  fi
+}
+
+# a value as a double-quoted redis.conf / sentinel.conf argument (escapes \ and ")
+conf_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
+
+# first line of TEXT
+first_line() { printf '%s' "${1%%"$NL"*}"; }
+
+# ROLE of the redis-server at HOST: sets r_role (master|slave|"") and, for a replica,
+# r_master (its master's host) and r_link (connected|connect|connecting|sync|handshake)
+server_role() {
+  r_role= r_master= r_link= r_offset=
+  _out=$(rcli "$1" ROLE) || return 1
+  _i=0
+  while IFS= read -r _l; do
+    _i=$((_i + 1))
+    case $_i in
+    1) r_role=$_l ;;
+    2) if [ "$r_role" = master ]; then r_offset=$_l; else r_master=$_l; fi ;;
+    4) [ "$r_role" = master ] || r_link=$_l ;;
+    5) [ "$r_role" = master ] || r_offset=$_l ;;
+    esac
+  done <<EOF
+$_out
+EOF
+  case $r_role in master | slave) return 0 ;; *) r_role=; return 1 ;; esac
+}
+
+# What the sentinel at HOST says about MASTER_SET: sets sv_host sv_flags sv_epoch;
+# 1 when it does not answer or monitors no such master.
+sentinel_view() {
+  sv_host= sv_flags= sv_epoch=0
+  _out=$(scli "$1" SENTINEL MASTER "$MASTER_SET") || return 1
+  _key=
+  while IFS= read -r _l; do
+    if [ -z "$_key" ]; then _key=$_l; continue; fi
+    case $_key in
+    ip) sv_host=$_l ;;
+    flags) sv_flags=$_l ;;
+    config-epoch) sv_epoch=$_l ;;
+    esac
+    _key=
+  done <<EOF
+$_out
+EOF
+  case $sv_epoch in '' | *[!0-9]*) sv_epoch=0 ;; esac
+  [ -n "$sv_host" ]
+}
+
+# Ask the sentinels of PEERS (all, or all but SKIP) who the master is:
+#   views [SKIP]
+# sets v_answers (sentinels that named a master), v_best (the host named most often),
+# v_votes (how often), v_best_down (non-empty when one of those sentinels sees it down or
+# failing over), v_top (host named with the highest config epoch) and v_top_epoch.
+views() {
+  v_answers=0 v_best= v_votes=0 v_best_down= v_top= v_top_epoch=-1
+  _tally=
+  for _p in $PEERS; do
+    [ "$_p" != "${1:-}" ] || continue
+    sentinel_view "$_p" || continue
+    v_answers=$((v_answers + 1))
+    case ",$sv_flags," in *,s_down,* | *,o_down,* | *failover*) _down=1 ;; *) _down=0 ;; esac
+    _tally="$_tally$sv_host $_down$NL"
+    if [ "$sv_epoch" -gt "$v_top_epoch" ]; then v_top=$sv_host v_top_epoch=$sv_epoch; fi
+  done
+  for _cand in $(printf '%s' "$_tally" | while read -r _h _d; do printf '%s\n' "$_h"; done); do
+    _n=0 _d_any=
+    while read -r _h _d; do
+      [ "$_h" = "$_cand" ] || continue
+      _n=$((_n + 1))
+      [ "$_d" = 0 ] || _d_any=1
+    done <<EOF
+$_tally
+EOF
+    if [ "$_n" -gt "$v_votes" ]; then v_best=$_cand v_votes=$_n v_best_down=$_d_any; fi
+  done
+}
+
+# How many sentinels name HOST as the master (the agent confirms a master with it).
+votes_for() {
+  views
+  if [ "$v_best" = "$1" ]; then printf '%s' "$v_votes"; else printf 0; fi
+}
+
+# A redis-server other than SELF that says it is a master: sets found_master (the one
+# with the highest replication offset); 1 when none does.
+running_master() {
+  found_master= _best_off=-1
+  for _p in $PEERS; do
+    [ "$_p" != "$1" ] || continue
+    server_role "$_p" || continue
+    [ "$r_role" = master ] || continue
+    case $r_offset in '' | *[!0-9]*) r_offset=0 ;; esac
+    if [ "$r_offset" -gt "$_best_off" ]; then found_master=$_p _best_off=$r_offset; fi
+  done
+  [ -n "$found_master" ]
+}
+
+# Does this pod hold a dataset (AOF directory or file, or an RDB snapshot)?
+has_data() {
+  [ -d "$DATA_DIR/appendonlydir" ] || [ -f "$DATA_DIR/appendonly.aof" ] || [ -f "$DATA_DIR/dump.rdb" ]
+}
+
+# Sentinel state persisted on this pod's volume (the file Sentinel rewrites itself).
+SENTINEL_CONF=${DATA_DIR:-/data}/sentinel/sentinel.conf
+has_sentinel_state() {
+  [ -f "$SENTINEL_CONF" ] || return 1
+  while IFS= read -r _l; do
+    case $_l in "sentinel monitor $MASTER_SET "*) return 0 ;; esac
+  done <"$SENTINEL_CONF"
+  return 1
+}

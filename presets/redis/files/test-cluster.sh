@@ -1,0 +1,51 @@
+#!/bin/sh
+# test-cluster.sh: helm test. Passes when exactly one pod is master, every other pod is a
+# replica of it with its link up, every sentinel names that master, a write acknowledged
+# by all replicas (WAIT) reads back from each of them, and — with role labels — the master
+# Service reaches that same redis-server.
+# Env: [MASTER_SERVICE] + lib.sh's
+set -eu
+[ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
+
+fail() { log "FAIL: $*"; exit 1; }
+
+masters= replicas= problems=
+for peer in $PEERS; do
+  if ! server_role "$peer"; then
+    problems="$problems $(pod_of "$peer"):no-answer"
+  elif [ "$r_role" = master ]; then
+    masters="$masters $peer"
+  else
+    replicas="$replicas $peer"
+    [ "$r_link" = connected ] || problems="$problems $(pod_of "$peer"):link-$r_link"
+  fi
+done
+[ -z "$problems" ] || fail "not every pod answers or is a linked replica:$problems"
+set -- $masters
+[ "$#" -eq 1 ] || fail "$# masters:$masters"
+master=$1
+for peer in $replicas; do
+  server_role "$peer" || fail "$(pod_of "$peer") stopped answering"
+  [ "$r_master" = "$master" ] || fail "$(pod_of "$peer") replicates from $r_master, not $master"
+done
+
+for peer in $PEERS; do
+  said=$(first_line "$(scli "$peer" SENTINEL get-master-addr-by-name "$MASTER_SET" || :)")
+  [ "$said" = "$master" ] || fail "the sentinel of $(pod_of "$peer") names '${said:-nothing}', not $master"
+done
+
+key=chartgen-test:$(now):$$
+[ "$(rcli "$master" SET "$key" ok EX 300)" = OK ] || fail "cannot write to the master $master"
+acked=$(rcli "$master" WAIT $((REPLICAS - 1)) 5000)
+[ "$acked" -ge $((REPLICAS - 1)) ] || fail "write acknowledged by $acked of $((REPLICAS - 1)) replicas"
+for peer in $replicas; do
+  [ "$(rcli "$peer" GET "$key")" = ok ] || fail "$(pod_of "$peer") does not have the write"
+done
+rcli "$master" DEL "$key" >/dev/null
+
+if [ -n "${MASTER_SERVICE:-}" ]; then
+  want=$(rcli "$master" INFO server | tr -d '\r' | grep '^run_id:')
+  got=$(rcli "$MASTER_SERVICE" INFO server | tr -d '\r' | grep '^run_id:') || :
+  [ "$got" = "$want" ] || fail "the master Service $MASTER_SERVICE does not reach the master $(pod_of "$master")"
+fi
+log "OK: 1 master ($(pod_of "$master")), $((REPLICAS - 1)) linked replica(s), $REPLICAS sentinel(s) agree, writes replicate"

@@ -1,0 +1,288 @@
+"""The redis chart through the real helm: lint/template matrix, schema, guards, policy, peers."""
+
+import base64
+import itertools
+
+import pytest
+
+import chartgen
+from chartgen import policy, presets
+from chartgen.errors import HelmError
+from chartgen.topology import Peers, fault_tolerance, quorum
+
+MATRIX = [
+    {"replicaCount": n, "auth": {"enabled": auth}, "roleLabels": {"enabled": labels}}
+    for n, auth, labels in itertools.product([1, 3, 5, 7], [True, False], [True, False])
+] + [
+    {"replicaCount": 3, "podAntiAffinityPreset": "hard"},
+    {"replicaCount": 5, "podAntiAffinityPreset": "", "sentinel": {"quorum": 4}},
+    {"replicaCount": 3, "auth": {"existingSecret": "mine"}, "preStopHandover": {"enabled": False}},
+]
+
+
+def _id(values):
+    return "-".join(f"{k}={v}" for k, v in sorted(values.items())).replace(" ", "")[:80]
+
+
+@pytest.fixture(scope="module")
+def redis_chart(tmp_path_factory):
+    return chartgen.generate("redis", "redis", output=tmp_path_factory.mktemp("charts") / "redis")
+
+
+def _kind(objects, kind, name=None):
+    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert found, f"no {kind} {name or ''}"
+    return found[0]
+
+
+def _containers(objects):
+    sts = _kind(objects, "StatefulSet")
+    return {c["name"]: c for c in sts["spec"]["template"]["spec"]["containers"]}
+
+
+def _env(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+@pytest.mark.parametrize("values", MATRIX, ids=[_id(v) for v in MATRIX])
+def test_lint_schema_and_policy_are_clean(redis_chart, helm, values):
+    assert redis_chart.lint_problems(values, helm=helm) == []
+
+
+@pytest.mark.parametrize("n", [2, 4, 6])
+def test_schema_refuses_even_sentinel_counts(redis_chart, helm, n):
+    with pytest.raises(HelmError, match="replicaCount"):
+        helm.template(redis_chart.path, "redis", values={"replicaCount": n})
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_schema_refuses_counts_below_one(redis_chart, helm, n):
+    with pytest.raises(HelmError, match="replicaCount"):
+        helm.template(redis_chart.path, "redis", values={"replicaCount": n})
+
+
+@pytest.mark.parametrize("n,q", [(3, 1), (5, 2), (7, 3), (3, 4), (1, 2)])
+def test_schema_refuses_a_quorum_that_is_not_a_majority(redis_chart, helm, n, q):
+    with pytest.raises(HelmError) as err:
+        helm.template(redis_chart.path, "redis", values={"replicaCount": n, "sentinel": {"quorum": q}})
+    full = err.value.__cause__.stderr.decode()  # helm's whole message, not just its first lines
+    assert "at '/sentinel/quorum'" in full and "don't meet the specifications of the schema" in full
+    assert (f"minimum: got {q}, want {n // 2 + 1}" if q <= n // 2 else f"maximum: got {q}, want {n}") in full
+
+
+@pytest.mark.parametrize("n,q", [(3, 2), (3, 3), (5, 3), (5, 5), (7, 4), (1, 1)])
+def test_schema_accepts_majority_quorums(redis_chart, helm, n, q):
+    objects = helm.template(redis_chart.path, "redis", values={"replicaCount": n, "sentinel": {"quorum": q}})
+    assert _env(_containers(objects)["sentinel"])["QUORUM"] == str(q)
+
+
+@pytest.mark.parametrize("n,q", [(17, 8), (4, 3)])
+def test_template_guards_explain_without_the_schema(redis_chart, helm, n, q):
+    """Beyond the counts the schema lists (or with it skipped) the templates still refuse."""
+    args = ["template", "x", str(redis_chart.path), "--skip-schema-validation",
+            "--set", f"replicaCount={n}", "--set", f"sentinel.quorum={q}"]
+    expect = "the quorum must be a majority" if n % 2 else "4 members tolerate 1 failure.*use 3 or 5"
+    with pytest.raises(HelmError, match=expect):
+        helm.run(args)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
+def test_default_quorum_is_a_majority(redis_chart, helm, n):
+    objects = helm.template(redis_chart.path, "redis", values={"replicaCount": n})
+    assert _env(_containers(objects)["sentinel"])["QUORUM"] == str(quorum(n))
+    config = _kind(objects, "ConfigMap", "redis-config")["data"]["redis.conf"]
+    assert f"min-replicas-to-write {min(1, n - 1)}" in config
+
+
+def test_generation_refuses_a_minority_quorum():
+    with pytest.raises(chartgen.errors.InvalidValueError, match="quorum"):
+        chartgen.generate("redis", "r", values={"sentinel": {"quorum": 1}}, output="/nonexistent/never-written")
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
+@pytest.mark.parametrize("release,namespace,domain", [("redis", "default", "cluster.local"),
+                                                      ("cache", "data", "k8s.example")])
+def test_peer_fqdns_match_python_topology(redis_chart, helm, n, release, namespace, domain):
+    objects = helm.template(redis_chart.path, release, namespace, {"replicaCount": n, "clusterDomain": domain})
+    sts = _kind(objects, "StatefulSet")
+    fullname = release if "redis" in release else f"{release}-redis"
+    assert sts["metadata"]["name"] == f"{fullname}-node"
+    assert sts["spec"]["serviceName"] == f"{fullname}-headless"
+    peers = Peers(sts["metadata"]["name"], sts["spec"]["serviceName"], namespace, domain)
+    for name, container in _containers(objects).items():
+        assert _env(container)["PEERS"].split() == peers.fqdns(n), name
+    assert sts["spec"]["replicas"] == n
+    # the Role lets the agents label exactly these pods
+    role = _kind(objects, "Role")
+    assert role["rules"][0]["resourceNames"] == [peers.pod(i) for i in range(n)]
+    assert role["rules"][0]["verbs"] == ["get", "patch"]
+    notes = helm.run(["install", release, str(redis_chart.path), "--dry-run=client", "--namespace", namespace,
+                      "--set", f"replicaCount={n}", "--set", f"clusterDomain={domain}"])
+    for fqdn in peers.fqdns(n):
+        assert fqdn in notes
+
+
+def test_statefulset_contract(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis")
+    sts = _kind(objects, "StatefulSet", "redis-node")
+    spec = sts["spec"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert [t["metadata"]["name"] for t in spec["volumeClaimTemplates"]] == ["data"]
+    headless = _kind(objects, "Service", spec["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    pod = spec["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False  # only the agent gets a token
+    c = _containers(objects)
+    assert list(c) == ["redis", "sentinel", "agent"]
+    assert c["redis"]["image"] == c["sentinel"]["image"] == "docker.io/library/redis:8.8.3"
+    assert c["redis"]["command"] == ["/bin/sh", "/scripts/start-redis.sh"]
+    assert c["sentinel"]["command"] == ["/bin/sh", "/scripts/start-sentinel.sh"]
+    assert c["redis"]["readinessProbe"]["exec"]["command"][-1] == "redis-ready"  # role and link status
+    assert c["redis"]["lifecycle"]["preStop"]["exec"]["command"][-1] == "redis"
+    mounts = {m["name"] for m in c["agent"]["volumeMounts"]}
+    assert "kube-api-access" in mounts
+    assert all("kube-api-access" not in {m["name"] for m in c[n]["volumeMounts"]} for n in ("redis", "sentinel"))
+    init = pod["initContainers"][0]
+    assert init["image"] == "registry.k8s.io/kubectl:v1.34.4" and init["command"][0] == "cp"
+    assert pod["securityContext"]["runAsUser"] == 999 and pod["securityContext"]["runAsNonRoot"] is True
+    # an official, pullable default image, pinned by tag
+    assert redis_chart.metadata["appVersion"] == "8.8.3"
+
+
+def test_master_service_selects_the_role_label_and_read_service_every_pod(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis")
+    master = _kind(objects, "Service", "redis-master")
+    members = {"app.kubernetes.io/name": "redis", "app.kubernetes.io/instance": "redis",
+               "app.kubernetes.io/component": "member"}
+    assert master["spec"]["selector"] == {**members, "chartgen.io/role": "master"}
+    read = _kind(objects, "Service", "redis-read")
+    assert read["spec"]["selector"] == members  # not the helm test pod
+    pod_labels = _kind(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    assert members.items() <= pod_labels.items() and "chartgen.io/role" not in pod_labels
+    sentinel = _kind(objects, "Service", "redis-sentinel")
+    assert sentinel["spec"]["ports"][0]["port"] == 26379
+    agent = _env(_containers(objects)["agent"])
+    assert agent["ROLE_LABEL"] == "chartgen.io/role"
+    binding = _kind(objects, "RoleBinding")
+    assert binding["subjects"][0]["name"] == _kind(objects, "StatefulSet")["spec"]["template"]["spec"]["serviceAccountName"]
+
+
+def test_role_labels_off_removes_agent_role_and_master_service(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", values={"roleLabels": {"enabled": False}})
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    assert not [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "redis-master"]
+    assert list(_containers(objects)) == ["redis", "sentinel"]
+    assert "initContainers" not in _kind(objects, "StatefulSet")["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
+def test_pdb_keeps_a_majority_of_sentinels(redis_chart, helm, n):
+    objects = helm.template(redis_chart.path, "redis", values={"replicaCount": n})
+    pdbs = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    if n == 1:
+        assert pdbs == []  # a PDB allowing 0 would block every drain forever
+    else:
+        assert pdbs[0]["spec"]["maxUnavailable"] == fault_tolerance(n)
+        assert pdbs[0]["spec"]["selector"]["matchLabels"] == _kind(objects, "StatefulSet")["spec"]["selector"]["matchLabels"]
+
+
+def test_hard_anti_affinity(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", values={"podAntiAffinityPreset": "hard"})
+    aff = _kind(objects, "StatefulSet")["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert aff["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == "kubernetes.io/hostname"
+
+
+def test_password_secret_is_generated_kept_and_never_in_values(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis")
+    secret = _kind(objects, "Secret", "redis-auth")
+    password = base64.b64decode(secret["data"]["redis-password"]).decode()
+    assert len(password) == 32
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert password not in (redis_chart.path / "values.yaml").read_text()
+    assert password not in str([o for o in objects if o["kind"] == "ConfigMap"])
+    for name, c in _containers(objects).items():
+        env = _env(c)
+        assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "redis-auth", "key": "redis-password"}}, name
+        assert env["SENTINEL_PASSWORD"] == env["REDIS_PASSWORD"]
+    config = _kind(objects, "ConfigMap", "redis-config")["data"]
+    assert "protected-mode yes" in config["redis.conf"]
+    # every template run draws a new value: only lookup (a live cluster) keeps it, hence "keep"
+    again = base64.b64decode(_kind(helm.template(redis_chart.path, "redis"), "Secret")["data"]["redis-password"])
+    assert again.decode() != password
+
+
+def test_existing_secret_is_used_instead(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", values={"auth": {"existingSecret": "mine",
+                                                                        "existingSecretPasswordKey": "pw"}})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    env = _env(_containers(objects)["redis"])
+    assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "mine", "key": "pw"}}
+
+
+def test_auth_off_turns_protected_mode_off(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", values={"auth": {"enabled": False}})
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    config = _kind(objects, "ConfigMap", "redis-config")["data"]
+    assert "protected-mode no" in config["redis.conf"] and "protected-mode no" in config["sentinel.conf"]
+    env = _env(_containers(objects)["redis"])
+    assert "REDIS_PASSWORD" not in env and "SENTINEL_PASSWORD" not in env
+
+
+def test_sentinel_auth_can_be_left_off(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", values={"auth": {"sentinel": False}})
+    env = _env(_containers(objects)["sentinel"])
+    assert "REDIS_PASSWORD" in env and "SENTINEL_PASSWORD" not in env
+    assert "protected-mode no" in _kind(objects, "ConfigMap", "redis-config")["data"]["sentinel.conf"]
+
+
+def test_fast_failover_defaults_and_settings_reach_the_config(redis_chart, helm):
+    config = _kind(helm.template(redis_chart.path, "redis"), "ConfigMap", "redis-config")["data"]
+    assert "sentinel down-after-milliseconds mymaster 5000" in config["sentinel-master.conf"]
+    assert "sentinel failover-timeout mymaster 10000" in config["sentinel-master.conf"]
+    assert "sentinel resolve-hostnames yes" in config["sentinel.conf"]
+    assert "sentinel announce-hostnames yes" in config["sentinel.conf"]
+    values = {"sentinel": {"masterSet": "cache", "downAfterMilliseconds": 60000, "failoverTimeout": 180000},
+              "redis": {"appendonly": False, "save": "", "maxmemory": "512mb", "extraConfig": "hz 20"}}
+    config = _kind(helm.template(redis_chart.path, "redis", values=values), "ConfigMap", "redis-config")["data"]
+    assert "sentinel down-after-milliseconds cache 60000" in config["sentinel-master.conf"]
+    assert "sentinel failover-timeout cache 180000" in config["sentinel-master.conf"]
+    for line in ("appendonly no", 'save ""', "maxmemory 512mb", "hz 20"):
+        assert line in config["redis.conf"].splitlines()
+
+
+def test_handover_must_fit_in_the_grace_period(redis_chart, helm):
+    with pytest.raises(HelmError, match="below terminationGracePeriodSeconds"):
+        helm.template(redis_chart.path, "redis", values={"terminationGracePeriodSeconds": 10})
+
+
+def test_statefulset_name_limit(redis_chart, helm):
+    spec = presets.load("redis")
+    assert spec.max_name_length() + len("-node") <= 52
+    assert spec.max_name_length() + max(len(s) for s in spec.object_suffixes) <= 63
+    with pytest.raises(HelmError, match="fullnameOverride"):  # the schema: at most 47
+        helm.template(redis_chart.path, "r", values={"fullnameOverride": "x" * 48})
+    with pytest.raises(HelmError, match="must fit in 52"):  # the template, e.g. from a long release name
+        helm.template(redis_chart.path, "r" * 42)
+
+
+def test_helm_test_pod_checks_the_cluster(redis_chart, helm):
+    objects = helm.template(redis_chart.path, "redis", "db", values={"replicaCount": 5})
+    pod = _kind(objects, "Pod", "redis-test")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    env = _env(pod["spec"]["containers"][0])
+    assert env["REPLICAS"] == "5" and len(env["PEERS"].split()) == 5
+    assert env["MASTER_SERVICE"] == "redis-master.db.svc.cluster.local"
+
+
+def test_policy_catches_a_broken_chart(redis_chart, helm):
+    """The linter has teeth on this chart too: strip what the rules require and each fires."""
+    objects = helm.template(redis_chart.path, "redis", values={"replicaCount": 5})
+    sts = _kind(objects, "StatefulSet")
+    main = sts["spec"]["template"]["spec"]["containers"][0]
+    del main["readinessProbe"]
+    sts["spec"]["template"]["spec"]["containers"][2]["securityContext"]["capabilities"]["drop"] = []
+    _kind(objects, "PodDisruptionBudget")["spec"]["maxUnavailable"] = 3
+    found = "\n".join(policy.problems(objects))
+    for needle in ("readinessProbe", "container agent: securityContext.capabilities.drop", "allows 3 unavailable of 5"):
+        assert needle in found
