@@ -20,6 +20,7 @@ from typing import Any
 from chartgen.versions import pin
 from tests.runtime.netns import PodNetwork
 from tests.runtime.podspec import RenderedPod
+from tests.waiting import wait_for
 
 CACHE = Path(os.environ.get("CHARTGEN_CACHE", Path.home() / ".cache" / "chartgen"))
 ETCD_BIN = CACHE / "bin" / f"etcd-{pin('ETCD_VERSION')}"
@@ -129,17 +130,7 @@ class EtcdPods:
         return next((i for i, (mid, _) in ids.items() if mid == lead), None)
 
     def wait(self, what: str, cond, timeout: float = 60, interval: float = 0.5):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                last = cond()
-                if last:
-                    return last
-            except AssertionError as err:
-                last = err
-            time.sleep(interval)
-        logs = "\n".join(
-            f"== {p.name}\n" + p.read_text()[-2500:] for p in sorted(self.workdir.glob("*.log"))
-        )
-        raise TimeoutError(f"{what}: not within {timeout}s (last: {last})\n{logs}")
+        return wait_for(what, cond, timeout, interval, details=self._logs)
+
+    def _logs(self) -> str:
+        return "\n".join(f"== {p.name}\n" + p.read_text()[-2500:] for p in sorted(self.workdir.glob("*.log")))

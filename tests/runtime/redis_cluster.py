@@ -22,6 +22,7 @@ from typing import Any
 
 from tests.runtime.netns import PodNetwork
 from tests.runtime.podspec import RenderedPod
+from tests.waiting import wait_for
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 PACKAGES = ("redis-server", "redis-sentinel", "redis-tools")
@@ -175,17 +176,8 @@ class RedisPods:
         return self.out(ordinal, "SET", key, "1", timeout=2) == "OK"
 
     def wait(self, what: str, cond, timeout: float = 60, interval: float = 0.25):
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                last = cond()
-                if last is not None and last is not False and last != []:
-                    return last
-            except AssertionError as err:
-                last = err
-            time.sleep(interval)
-        logs = "\n".join(
-            f"== {p.name}\n" + p.read_text()[-3000:] for p in sorted(self.workdir.glob("*.log"))
-        )
-        raise TimeoutError(f"{what}: not within {timeout}s (last: {last})\n{logs}")
+        # results such as 0 (an ordinal) count: only None, False and [] mean "not yet"
+        return wait_for(what, cond, timeout, interval,
+                        accept=lambda r: r is not None and r is not False and r != [],
+                        details=lambda: "\n".join(f"== {p.name}\n" + p.read_text()[-3000:]
+                                                  for p in sorted(self.workdir.glob("*.log"))))
