@@ -90,6 +90,8 @@ class Recipe:
     files: Callable[[], dict[str, Path]] = lambda: {}   # dest in image -> host file
     cmd: list[str] = field(default_factory=lambda: ["/bin/sh"])
     env: dict[str, str] = field(default_factory=dict)
+    # shell commands run in the rootfs (chroot, as root) after the packages and files are in
+    commands: list[str] = field(default_factory=list)
 
 
 def _chroot_apt_install(root: Path, packages: list[str]) -> None:
@@ -179,6 +181,9 @@ def build_image(recipe: Recipe, force: bool = False) -> tuple[str, Path]:
             target = root / dest.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+        for command in recipe.commands:
+            _sh(["chroot", str(root), "/bin/sh", "-ec", command],
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
         _clean_rootfs(root)
         _oci_archive(root, ref, recipe, out)
     log(f"image {ref} packed in {time.monotonic() - t0:.0f}s ({out.stat().st_size >> 20} MiB)")
@@ -209,12 +214,26 @@ def _etcd_files() -> dict[str, Path]:
     return {f"/usr/local/bin/{n}": d / n for n in ("etcd", "etcdctl", "etcdutl")}
 
 
+def _redis_files() -> dict[str, Path]:
+    # The image is also the chart's kubectlImage: its copy-kubectl init container runs
+    # `cp /bin/kubectl ...` (registry.k8s.io/kubectl layout); the localkube-built kubectl is static.
+    return {"/bin/kubectl": build.binaries()["kubectl"]}
+
+
 RECIPES: dict[str, Recipe] = {
     "etcd": Recipe(name="etcd", tag=lambda: config.version("ETCD_VERSION"),
                    files=_etcd_files, cmd=["etcd"]),
-    # Debian's redis-server and redis-sentinel; tag = Debian's package set.
-    "redis": Recipe(name="redis", tag=lambda: f"{SUITE}",
-                    apt_packages=["redis-server", "redis-sentinel"], cmd=["redis-server"]),
+    # Debian's redis-server, redis-sentinel and redis-cli (redis-tools) in /usr/bin, on PATH
+    # like the official image's /usr/local/bin (the redis chart calls them by name); sh,
+    # timeout (coreutils) and getent (libc-bin) are in minbase. Plus kubectl at /bin/kubectl,
+    # so one image serves as both `image` and `kubectlImage`. Like the official image, the
+    # redis user is uid/gid 999 (charts run as 999; Debian's /etc/redis is redis-only, 2770,
+    # and the chart mounts its config under it). Tag = Debian's package set.
+    "redis": Recipe(name="redis", tag=lambda: f"{SUITE}-r2",
+                    apt_packages=["redis-server", "redis-sentinel", "redis-tools"],
+                    files=_redis_files, cmd=["redis-server"],
+                    commands=["groupmod -g 999 redis && usermod -u 999 -g 999 redis"
+                              " && chown -R 999:999 /etc/redis /var/lib/redis"]),
 }
 
 

@@ -29,12 +29,17 @@ class Cluster:
 def _local() -> Cluster:
     from localkube import cluster as localkube
 
+    def image(name: str) -> dict:
+        repo, tag = localkube.load_image(name).rsplit(":", 1)
+        registry, repository = repo.split("/", 1)
+        return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+
     kubeconfig = localkube.up()
-    ref = localkube.load_image("etcd")
-    repo, tag = ref.rsplit(":", 1)
-    registry, repository = repo.split("/", 1)
-    image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
-    return Cluster("local", Path(kubeconfig), {"etcd": {"image": image, "toolsImage": image}})
+    etcd = image("etcd")
+    # the Debian redis image also carries kubectl at /bin/kubectl (localkube/images.py)
+    redis = image("redis")
+    return Cluster("local", Path(kubeconfig), {"etcd": {"image": etcd, "toolsImage": etcd},
+                                               "redis": {"image": redis, "kubectlImage": redis}})
 
 
 def _kind(request) -> Cluster:

@@ -8,7 +8,8 @@
 # The label is set on every change and re-asserted every RESYNC seconds (nothing is lost if
 # a patch fails or someone edits the label). The role is also written to RUN_DIR/role.
 # Without a service account token or kubectl (e.g. outside Kubernetes) labels are skipped.
-# Env: RUN_DIR INTERVAL ROLE_LABEL [TOKEN_FILE] [KUBECTL] + lib.sh's
+# Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below).
+# Env: RUN_DIR INTERVAL ROLE_LABEL [TOKEN_FILE] [KUBECTL] [STALE_AFTER] + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
@@ -41,7 +42,44 @@ observed_role() {
   fi
 }
 
-last= labelled= labelled_at=0
+# Sentinel never forgets a replica or a sentinel by itself. After a scale-down, a sentinel that
+# restarted (with the new PEERS) before the removed pods were gone learns them again and keeps
+# them: it counts them as voters and reports a dead replica for ever. Once this pod's sentinel
+# knows a host that is not in PEERS and no longer resolves (a departed pod) for STALE_AFTER
+# seconds plus 5 s per ordinal (the pods' sentinels never reset together), and while its master
+# is up with no failover under way, SENTINEL RESET it: it rediscovers the live replicas (from
+# the master's INFO) and sentinels (hello messages) within seconds.
+STALE_AFTER=${STALE_AFTER:-10}
+stale_members() {
+  stale=
+  for _what in REPLICAS SENTINELS; do
+    _out=$(scli 127.0.0.1 SENTINEL "$_what" "$MASTER_SET") || return 1
+    _key=
+    while IFS= read -r _l; do
+      if [ -z "$_key" ]; then _key=$_l; continue; fi
+      if [ "$_key" = ip ]; then
+        case " $PEERS " in *" $_l "*) ;; *) getent hosts "$_l" >/dev/null 2>&1 || stale="$stale $(pod_of "$_l")" ;; esac
+      fi
+      _key=
+    done <<EOF
+$_out
+EOF
+  done
+  [ -n "$stale" ]
+}
+stale_since=
+forget_departed() {
+  if ! stale_members; then stale_since=; return 0; fi
+  [ -n "$stale_since" ] || stale_since=$(now)
+  [ $(($(now) - stale_since)) -ge $((STALE_AFTER + 5 * ${POD_NAME##*-})) ] || return 0
+  sentinel_view 127.0.0.1 && [ "$sv_flags" = master ] || return 0
+  if [ "$(scli 127.0.0.1 SENTINEL RESET "$MASTER_SET")" = 1 ]; then
+    log "sentinel reset: it knew departed pod(s):$stale"
+  fi
+  stale_since=
+}
+
+last= labelled= labelled_at=0 checked_at=0
 while :; do
   role=$(observed_role)
   if [ "$role" != "$last" ]; then
@@ -56,6 +94,10 @@ while :; do
     else
       log "cannot label $POD_NAME: $out"
     fi
+  fi
+  if [ $(($(now) - checked_at)) -ge 5 ]; then
+    checked_at=$(now)
+    forget_departed
   fi
   pause "$INTERVAL"
 done
