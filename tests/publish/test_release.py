@@ -142,3 +142,21 @@ class TestOnACluster:
         assert f"uninstalled kv from namespace {NAMESPACE}" in proc.stdout
         assert "kept 3 PersistentVolumeClaim(s)" in proc.stdout and "data-kv-etcd-0" in proc.stdout
         one_line_error(cli("status", "kv", *kc(on_cluster)), "release 'kv': not found")
+
+    def test_helm_installs_from_the_published_repository(self, on_cluster, serve, tmp_path):
+        """publish -> serve over HTTP on 127.0.0.1 -> helm repo add -> helm install repo/chart."""
+        from chartgen import publish
+        from tests.publish.conftest import helm
+
+        chart = chartgen.generate("etcd", "etcd", output=tmp_path / "etcd")
+        publish.publish([chart.path], tmp_path / "repo")
+        url, server = serve(tmp_path / "repo")
+        helm("repo", "add", "published", url)
+        helm("repo", "update")
+        proc = helm("install", "fromrepo", "published/etcd", *kc(on_cluster), "--values", str(on_cluster[1]),
+                    "--set", "replicaCount=1", "--create-namespace", "--wait", "--timeout", "5m")
+        assert "STATUS: deployed" in proc.stdout
+        assert "/etcd-0.1.0.tgz" in server.requests  # the archive came from the served folder
+        pod = on_cluster[2].read_namespaced_pod("fromrepo-etcd-0", NAMESPACE)
+        assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+        helm("uninstall", "fromrepo", *kc(on_cluster), "--wait")
