@@ -1,8 +1,28 @@
-"""chartgen: presets for clustered stateful middleware -> production-grade Helm charts."""
+"""chartgen: presets for clustered stateful middleware -> production-grade Helm charts.
 
-from .chart import Chart
-from .errors import ChartgenError
-from .generate import generate
-from .presets import all_presets, load as load_preset, names as preset_names
+The public names are imported on first use, so `import chartgen.versions` (and the CLI's
+start) does not pay for helm, jsonschema or the Kubernetes client.
+"""
 
-__all__ = ["Chart", "ChartgenError", "generate", "all_presets", "load_preset", "preset_names"]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Chart": ("chart", "Chart"),
+    "ChartgenError": ("errors", "ChartgenError"),
+    "generate": ("generator", "generate"),
+    "all_presets": ("presets", "all_presets"),
+    "load_preset": ("presets", "load"),
+    "preset_names": ("presets", "names"),
+    "errors": ("errors", None),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'chartgen' has no attribute {name!r}")
+    module, attr = _EXPORTS[name]
+    mod = importlib.import_module(f".{module}", __name__)
+    return mod if attr is None else getattr(mod, attr)

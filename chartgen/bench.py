@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import presets
 from .chart import Chart
-from .generate import generate
+from .generator import generate
 
 RUNS = 5
 GOALS = {"generate": 1.0, "lint": 10.0}  # seconds, median per chart

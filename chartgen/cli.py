@@ -6,12 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import presets
-from . import publish as publish_mod
-from .chart import Chart
 from .errors import ChartgenError, ChartNotFoundError, LintError, ReleaseFailedError
-from .generate import generate
-from .topology import Peers, fault_tolerance, quorum
 
 
 def _replicas(text: str) -> int:
@@ -22,15 +17,20 @@ def _replicas(text: str) -> int:
 
 
 def cmd_presets(args) -> int:
+    from . import presets
+
     for spec in presets.all_presets():
         print(f"{spec.name:<10} {spec.description}")
     return 0
 
 
 def cmd_generate(args) -> int:
+    from .generator import generate
+
     chart = generate(
         args.preset,
         args.name,
+        flavor=args.flavor,
         replicas=args.replicas,
         namespace=args.namespace,
         values_files=args.values or [],
@@ -45,6 +45,8 @@ def cmd_generate(args) -> int:
 
 def _charts_or_default(charts: list[Path]) -> list[Path]:
     """CHARTS as given, else the chart directories in ./charts."""
+    from . import publish as publish_mod
+
     if charts:
         return charts
     found = publish_mod.chart_dirs(Path("charts"))
@@ -54,12 +56,16 @@ def _charts_or_default(charts: list[Path]) -> list[Path]:
 
 
 def cmd_package(args) -> int:
+    from . import publish as publish_mod
+
     for pkg in publish_mod.package(_charts_or_default(args.charts), args.destination):
         print(f"packaged {pkg.name} {pkg.version} -> {pkg.path} (sha256 {pkg.digest[:12]})")
     return 0
 
 
 def cmd_publish(args) -> int:
+    from . import publish as publish_mod
+
     result = publish_mod.publish(args.charts, args.repo_dir, url=args.url)
     for pkg in result.added:
         print(f"published {pkg.name} {pkg.version} -> {pkg.path} (sha256 {pkg.digest[:12]})")
@@ -70,6 +76,8 @@ def cmd_publish(args) -> int:
 
 
 def cmd_push(args) -> int:
+    from . import publish as publish_mod
+
     for pushed in publish_mod.push(_charts_or_default(args.charts), args.oci, plain_http=args.plain_http):
         if pushed.already:
             print(f"unchanged {pushed.ref} (the registry already holds this content)")
@@ -127,9 +135,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_lint(args) -> int:
-    chart = Chart(args.chart)
-    if not (chart.path / "Chart.yaml").is_file():
-        raise ChartgenError(f"CHART_DIR {chart.path}: no Chart.yaml there; pass a generated chart directory")
+    chart = _chart_dir(args.chart)
     problems = chart.lint_problems()
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
@@ -139,29 +145,43 @@ def cmd_lint(args) -> int:
     return 0
 
 
+def _chart_dir(path: Path, flag: str = "CHART_DIR"):
+    """A generated chart directory, or a one-line error that says what to pass."""
+    from .chart import Chart
+
+    if not path.is_dir() or not (path / "Chart.yaml").is_file():
+        what = "does not exist" if not path.exists() else "has no Chart.yaml" if path.is_dir() else "is not a directory"
+        raise ChartNotFoundError(f"{flag} {path}: {what}; pass a generated chart directory")
+    return Chart(path)
+
+
 def cmd_topology(args) -> int:
-    chart = Chart(args.chart)
-    values = chart.values
+    from . import describe
+    from .topology import Peers, fault_tolerance, quorum, rendered_peer_lists
+
+    chart = _chart_dir(args.chart)
+    about = describe.read(chart.metadata.get("annotations"))
     release = args.release or chart.name
-    members = int(values.get("replicaCount", 1))
     objects = chart.render(release=release, namespace=args.namespace)
-    sts = next(o for o in objects if o["kind"] == "StatefulSet")
-    peers = Peers(sts["metadata"]["name"], sts["spec"]["serviceName"], args.namespace,
-                  values.get("clusterDomain", "cluster.local"))
-    print(f"{release}: {members} member(s), quorum {quorum(members)}, "
-          f"tolerates {fault_tolerance(members)} failure(s)")
-    for i, fqdn in enumerate(peers.fqdns(members)):
-        print(f"  {peers.pod(i):<24} {fqdn}")
-    rendered = next((o["data"] for o in objects if o["kind"] == "ConfigMap"
-                     and o["metadata"]["name"].endswith("-topology")), {})
-    if "INITIAL_CLUSTER" in rendered:
-        scheme = rendered["INITIAL_CLUSTER"].split("=", 1)[1].split(":", 1)[0]
-        port = int(rendered["INITIAL_CLUSTER"].split(",")[0].rsplit(":", 1)[1])
-        same = rendered["INITIAL_CLUSTER"] == peers.initial_cluster(members, scheme, port)
-        print(f"  peer list rendered by helm {'matches' if same else 'DIFFERS FROM'} chartgen.topology")
-        if not same:
-            return 1
-    return 0
+    domain = chart.values.get("clusterDomain", "cluster.local")
+    sets = [o for o in objects if o["kind"] == "StatefulSet"]
+    if not sets:
+        print(f"{release}: no StatefulSet, so no stable member identities (a Deployment's pods are interchangeable)")
+        return 0
+    same = True
+    for sts in sets:
+        members = int(sts["spec"].get("replicas", 1))
+        peers = Peers(sts["metadata"]["name"], sts["spec"]["serviceName"], args.namespace, domain)
+        rule = (f", quorum {quorum(members)}, tolerates {fault_tolerance(members)} failure(s)"
+                if about.majority else "")
+        print(f"{release}: {sts['metadata']['name']}: {members} member(s){rule}")
+        for i, fqdn in enumerate(peers.fqdns(members)):
+            print(f"  {peers.pod(i):<24} {fqdn}")
+        for where, listed in rendered_peer_lists(objects, peers.fullname):
+            agrees = listed == peers.fqdns(members)
+            same = same and agrees
+            print(f"  PEERS rendered by helm in {where} {'matches' if agrees else 'DIFFERS FROM'} chartgen.topology")
+    return 0 if same else 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -180,13 +200,14 @@ def parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write a chart from a preset")
     g.add_argument("--preset", required=True)
     g.add_argument("--name", required=True, help="chart name (a DNS-1123 label)")
+    g.add_argument("--flavor", help="the preset's flavor (e.g. mysql or mariadb); default: its first")
     g.add_argument("--replicas", type=_replicas, help="default member count")
     g.add_argument("--namespace", help="default namespace (namespaceOverride)")
     g.add_argument("--values", action="append", type=Path, metavar="FILE", help="YAML values to merge")
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="set a default value")
     g.add_argument("--output", type=Path, help="chart directory (default ./NAME)")
     g.add_argument("--force", action="store_true", help="replace an existing output directory")
-    g.add_argument("--bump", choices=["patch", "minor", "major"], default="patch",
+    g.add_argument("--bump", default="patch", metavar="patch|minor|major",
                    help="when replacing a chart whose content changed: which part of its version to bump "
                         "(unchanged content keeps its version)")
     g.set_defaults(func=cmd_generate)

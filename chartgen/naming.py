@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 
 from .errors import InvalidValueError
-from .presets import Preset
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def check_name(name: str, preset: Preset) -> None:
+def check_name(name: str, preset) -> None:
+    """Refuse a chart NAME that is not a DNS label or too long for PRESET (a presets.Preset)."""
     if not DNS1123_LABEL.match(name or ""):
         raise InvalidValueError(
             f"--name {name!r}: not a DNS-1123 label; use lower-case letters, digits and '-', "

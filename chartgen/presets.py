@@ -1,21 +1,32 @@
-"""Preset definitions: presets/<name>/preset.yaml plus its templates, files and values."""
+"""Preset declarations: presets/<name>/preset.yaml, the data that says what a preset is.
+
+A preset declares its released chart version, the pins of its default images, its flavors,
+the deployment types it allows, and its workloads (one StatefulSet, several, or a
+Deployment), each with its component name, its ports and how a majority decides. Its chart
+content (templates, files, values and schema fragments) lives beside it on disk and is
+merged with the preset library (presets/_library) at generation time (see library.py).
+
+Plain dataclasses and PyYAML only: `chartgen presets` must start fast.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
 
-from .errors import UnknownPresetError
+from .errors import InvalidValueError, UnknownPresetError
 
 _ROOTS = (
     Path(__file__).resolve().parent.parent / "presets",  # source checkout
     Path(__file__).resolve().parent / "_data" / "presets",  # installed wheel
 )
+LIBRARY = "_library"
+TYPES = ("stateful-multi", "stateful-single", "stateless-multi", "stateless-single")
+QUORUM_RULES = ("majority", "none")
 
 
 def presets_root() -> Path:
@@ -25,66 +36,174 @@ def presets_root() -> Path:
     raise FileNotFoundError("presets/ directory not found next to the chartgen package")
 
 
-class ChartMeta(BaseModel):
-    version: str
-    keywords: list[str] = []
+def library_dir() -> Path:
+    return presets_root() / LIBRARY
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload of a preset's chart: a StatefulSet or a Deployment of one component."""
+
+    component: str  # app.kubernetes.io/component of its pods
+    kind: str = "StatefulSet"
+    name_suffix: str = ""  # after the fullname ("-node" -> <fullname>-node-0)
+    replicas_field: str = "replicaCount"  # values path of its replica count
+    quorum: str = "none"  # majority: odd counts, PDB keeps (N-1)/2
+    headless_suffix: str = "-headless"  # its headless Service (StatefulSets)
+    ports: dict[str, str] = field(default_factory=dict)  # port name -> values path of the number
+    peer_ports: tuple[str, ...] = ()  # ports members use among themselves (NetworkPolicy)
+    client_ports: tuple[str, ...] = ()  # ports clients use (NetworkPolicy)
+    pod_values: str = ""  # values path of its pod settings ("" = top level)
+    enabled: str = ""  # values path of a boolean that turns it on ("" = always)
+
+    def describe(self) -> dict[str, Any]:
+        """What the generated chart records about this workload (Chart.yaml annotation)."""
+        return {"component": self.component, "kind": self.kind, "nameSuffix": self.name_suffix,
+                "replicasField": self.replicas_field, "quorum": self.quorum,
+                "headlessSuffix": self.headless_suffix if self.kind == "StatefulSet" else ""}
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    description: str
+    images: dict[str, str]  # values path of an image block -> pin key in versions.env
+    values: dict[str, Any] = field(default_factory=dict)  # defaults this flavor changes
+
+
+@dataclass(frozen=True)
+class ChartMeta:
+    keywords: tuple[str, ...] = ()
     home: str = ""
-    sources: list[str] = []
+    sources: tuple[str, ...] = ()
     license: str = "Apache-2.0"
-    kube_version: str = Field(">=1.29.0-0", alias="kubeVersion")
+    kube_version: str = ">=1.29.0-0"
 
 
-class Preset(BaseModel):
-    """What a preset declares; the chart's content lives beside it on disk."""
+@dataclass(frozen=True)
+class Preset:
+    """What a preset declares; its chart content lives beside it on disk."""
 
     name: str
     description: str
-    clustering: str  # raft | sentinel | binlog | replicaset
-    quorum: bool  # does a majority vote decide (odd member counts)?
-    replicas_field: str = Field("replicaCount", alias="replicasField")
-    chart: ChartMeta
-    # suffixes the chart appends to its fullname; bound the length of a chart name
-    object_suffixes: list[str] = Field(default_factory=list, alias="objectSuffixes")
-    # suffix of the StatefulSet's name after the fullname (e.g. "-node"); "" when it is the fullname
-    stateful_set_suffix: str = Field("", alias="statefulSetSuffix")
-    images: list[str] = Field(default_factory=list)  # value paths of image blocks
-    path: Path = Path()
-
-    model_config = {"populate_by_name": True}
-
-    @property
-    def default_values_file(self) -> Path:
-        return self.path / "values.yaml"
+    version: str  # the released chart version: charts/<name> publishes exactly this
+    path: Path
+    workloads: tuple[Workload, ...]
+    images: dict[str, str] = field(default_factory=dict)  # values path -> pin key
+    flavors: tuple[Flavor, ...] = ()
+    types: tuple[str, ...] = ("stateful-multi",)
+    chart: ChartMeta = ChartMeta()
+    # longest suffix the chart appends to its fullname in an object name; bounds chart names
+    object_suffixes: tuple[str, ...] = ()
+    rbac: str = ""  # values path of a boolean: its agents use the Kubernetes API (a Role)
+    # values that turn a database preset into one instance (--type stateful-single)
+    single_values: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def schema(self) -> dict[str, Any]:
-        return json.loads((self.path / "values.schema.json").read_text())
+    def main(self) -> Workload:
+        return self.workloads[0]
 
     @property
-    def default_replicas(self) -> int:
-        values = yaml.safe_load(self.default_values_file.read_text())
-        return int(values[self.replicas_field])
+    def replicas_field(self) -> str:
+        return self.main.replicas_field
+
+    @property
+    def quorum(self) -> bool:
+        return self.main.quorum == "majority"
+
+    @property
+    def default_type(self) -> str:
+        return self.types[0]
+
+    def flavor(self, name: str | None) -> Flavor | None:
+        if not self.flavors:
+            if name:
+                raise InvalidValueError(f"--flavor {name!r}: preset {self.name} has no flavors; leave --flavor out")
+            return None
+        if name is None:
+            return self.flavors[0]
+        for f in self.flavors:
+            if f.name == name:
+                return f
+        valid = ", ".join(f.name for f in self.flavors)
+        raise InvalidValueError(f"--flavor {name!r}: preset {self.name} has flavors {valid}; choose one of them")
 
     def max_name_length(self) -> int:
         """Longest chart name whose derived object names fit Kubernetes' limits.
 
         A StatefulSet name must leave room for the 11-character controller-revision-hash
         suffix in a 63-character label (so <= 52, less its own suffix); other objects take
-        a suffix each.
+        a suffix each. The contract tests render the chart at this length to prove it.
         """
         longest_suffix = max((len(s) for s in self.object_suffixes), default=0)
-        return min(52 - len(self.stateful_set_suffix), 63 - longest_suffix)
+        sts = [len(w.name_suffix) for w in self.workloads if w.kind == "StatefulSet"]
+        return min(52 - max(sts, default=0), 63 - longest_suffix)
+
+
+def _workload(data: dict[str, Any], where: str) -> Workload:
+    known = {"component", "kind", "nameSuffix", "replicasField", "quorum", "headlessSuffix", "ports",
+             "peerPorts", "clientPorts", "podValues", "enabled"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown workload keys {sorted(unknown)}")
+    w = Workload(
+        component=data["component"], kind=data.get("kind", "StatefulSet"),
+        name_suffix=data.get("nameSuffix", ""), replicas_field=data.get("replicasField", "replicaCount"),
+        quorum=data.get("quorum", "none"), headless_suffix=data.get("headlessSuffix", "-headless"),
+        ports=dict(data.get("ports") or {}), peer_ports=tuple(data.get("peerPorts") or ()),
+        client_ports=tuple(data.get("clientPorts") or ()), pod_values=data.get("podValues", ""),
+        enabled=data.get("enabled", ""),
+    )
+    if w.kind not in ("StatefulSet", "Deployment"):
+        raise ValueError(f"{where}: kind {w.kind!r} must be StatefulSet or Deployment")
+    if w.quorum not in QUORUM_RULES:
+        raise ValueError(f"{where}: quorum {w.quorum!r} must be one of {QUORUM_RULES}")
+    for port in w.peer_ports + w.client_ports:
+        if port not in w.ports:
+            raise ValueError(f"{where}: port {port!r} is not declared under ports")
+    return w
+
+
+def parse(data: dict[str, Any], path: Path) -> Preset:
+    """preset.yaml as data -> Preset; a malformed declaration names its file and key."""
+    where = str(path / "preset.yaml")
+    chart = data.get("chart") or {}
+    flavors = tuple(
+        Flavor(name, f.get("description", ""), dict(f.get("images") or {}), dict(f.get("values") or {}))
+        for name, f in (data.get("flavors") or {}).items()
+    )
+    types = tuple(data.get("types") or ("stateful-multi",))
+    bad = [t for t in types if t not in TYPES]
+    if bad:
+        raise ValueError(f"{where}: types {bad} are not among {TYPES}")
+    return Preset(
+        name=data["name"],
+        description=data["description"],
+        version=str(data["version"]),
+        path=path,
+        workloads=tuple(_workload(w, f"{where}: workloads[{i}]") for i, w in enumerate(data["workloads"])),
+        images=dict(data.get("images") or {}),
+        flavors=flavors,
+        types=types,
+        chart=ChartMeta(
+            keywords=tuple(chart.get("keywords") or ()), home=chart.get("home", ""),
+            sources=tuple(chart.get("sources") or ()), license=chart.get("license", "Apache-2.0"),
+            kube_version=chart.get("kubeVersion", ">=1.29.0-0"),
+        ),
+        object_suffixes=tuple(data.get("objectSuffixes") or ()),
+        rbac=data.get("rbac", ""),
+        single_values=dict(data.get("singleValues") or {}),
+    )
 
 
 @functools.cache
 def load(name: str) -> Preset:
     root = presets_root()
-    path = root / name / "preset.yaml"
-    if name.startswith("_") or not path.is_file():
+    path = root / str(name) / "preset.yaml"
+    if not name or str(name).startswith("_") or "/" in str(name) or not path.is_file():
         valid = ", ".join(names()) or "(none)"
         raise UnknownPresetError(f"--preset {name!r}: unknown preset; choose one of: {valid}")
-    data = yaml.safe_load(path.read_text())
-    return Preset(**data, path=path.parent)
+    return parse(yaml.safe_load(path.read_text()), path.parent)
 
 
 def names() -> list[str]:
@@ -96,7 +215,3 @@ def names() -> list[str]:
 
 def all_presets() -> list[Preset]:
     return [load(n) for n in names()]
-
-
-def common_dir() -> Path:
-    return presets_root() / "_common"

@@ -19,17 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from . import presets as presets_mod
+from . import describe
 from . import values as values_mod
+from .chart import Chart
 from .errors import (
     ChartNotFoundError,
     ClusterUnreachableError,
     HelmError,
     InvalidValueError,
     ReleaseFailedError,
-    UnknownPresetError,
 )
 from .helm import Helm
 
@@ -223,7 +221,8 @@ class Installed:
 
 
 def install_values(chart_dir: Path, values_files: list[Path], sets: list[str]) -> dict[str, Any]:
-    """The user's overrides (files, then --set), checked against the chart's schema and rules."""
+    """The user's overrides (files, then --set), checked against the chart's schema and the
+    rules its Chart.yaml records (which field counts members, whether a majority decides)."""
     overrides: dict[str, Any] = {}
     for path in values_files:
         values_mod.merge(overrides, values_mod.load_values_file(Path(path)))
@@ -233,18 +232,10 @@ def install_values(chart_dir: Path, values_files: list[Path], sets: list[str]) -
     schema_file = chart_dir / "values.schema.json"
     if schema_file.is_file():
         schema = json.loads(schema_file.read_text())
-        replicas_field, quorum = "replicaCount", False
-        preset = ((yaml.safe_load((chart_dir / "Chart.yaml").read_text()) or {}).get("annotations") or {}).get(
-            "chartgen.io/preset")
-        if preset:
-            try:
-                spec = presets_mod.load(preset)
-                replicas_field, quorum = spec.replicas_field, spec.quorum
-            except UnknownPresetError:
-                pass
+        about = describe.read(Chart(chart_dir).metadata.get("annotations"))
         merged = values_mod.apply_overrides(values_mod.load_defaults(chart_dir / "values.yaml"), schema,
                                             values_files=list(values_files), sets=list(sets))
-        values_mod.validate(merged, schema, replicas_field, quorum)
+        values_mod.validate(merged, schema, about.replicas_field, about.majority)
     return overrides
 
 
@@ -273,7 +264,7 @@ def install(
         raise ChartNotFoundError(f"--chart {chart}: no Chart.yaml there; pass a generated chart directory")
     with tempfile.TemporaryDirectory(prefix="chartgen-install-") as tmp:
         if chart is None:
-            from .generate import generate
+            from .generator import generate
 
             chart_dir = generate(preset, preset, output=Path(tmp) / preset).path
         else:

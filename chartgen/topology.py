@@ -7,6 +7,7 @@ tests prove that both agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 def quorum(members: int) -> int:
@@ -58,8 +59,27 @@ class Peers:
     def urls(self, members: int, scheme: str, port: int) -> list[str]:
         return [f"{scheme}://{fqdn}:{port}" for fqdn in self.fqdns(members)]
 
-    def initial_cluster(self, members: int, scheme: str, port: int) -> str:
-        """etcd's ``--initial-cluster``: ``name=peerURL`` for every ordinal."""
-        return ",".join(
-            f"{self.pod(i)}={url}" for i, url in enumerate(self.urls(members, scheme, port))
-        )
+
+
+def rendered_peer_lists(objects: list[dict[str, Any]], statefulset: str) -> list[tuple[str, list[str]]]:
+    """Every PEERS list Helm rendered for STATEFULSET's pods (a ConfigMap key or a container's
+    env), as (where, FQDNs): what the charts' scripts read, to hold against Peers.fqdns."""
+    found = []
+
+    def keep(where: str, value: str) -> None:
+        listed = value.split()
+        if listed and all(name.startswith(f"{statefulset}-") for name in listed):
+            found.append((where, listed))
+
+    for obj in objects:
+        kind, name = obj.get("kind"), obj.get("metadata", {}).get("name")
+        if kind == "ConfigMap" and "PEERS" in (obj.get("data") or {}):
+            keep(f"ConfigMap/{name}", obj["data"]["PEERS"])
+        spec = obj.get("spec") or {}
+        pod = spec if kind == "Pod" else (spec.get("template") or {}).get("spec") or (
+            ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        for c in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            for env in c.get("env") or []:
+                if env.get("name") == "PEERS" and "value" in env:
+                    keep(f"{kind}/{name} container {c['name']}", env["value"])
+    return found

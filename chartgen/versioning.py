@@ -123,9 +123,15 @@ def parse_version(text: Any, where: str) -> semver.Version:
         ) from None
 
 
-def bumped(version: str, bump: str, where: str = "Chart.yaml") -> str:
+def check_bump(bump: str) -> str:
+    """The one check of a --bump value."""
     if bump not in BUMPS:
         raise InvalidValueError(f"--bump {bump!r}: choose one of {', '.join(BUMPS)}")
+    return bump
+
+
+def bumped(version: str, bump: str, where: str = "Chart.yaml") -> str:
+    """VERSION with its BUMP part raised (BUMP already checked by check_bump)."""
     v = parse_version(version, where)
     return str({"patch": v.bump_patch, "minor": v.bump_minor, "major": v.bump_major}[bump]())
 
@@ -148,8 +154,6 @@ def decide(render: Path, existing: Path | None, base_version: str, bump: str = "
     replaces: unchanged content keeps the existing version; changed content bumps it (never
     below the preset's own version); no previous chart (or another chart's folder) starts at
     the preset's version."""
-    if bump not in BUMPS:
-        raise InvalidValueError(f"--bump {bump!r}: choose one of {', '.join(BUMPS)}")
     new_files = chart_files(render)
     digest = digest_files(new_files)
     old_meta = _previous_metadata(existing, metadata(render).get("name"))

@@ -10,18 +10,10 @@ VERSIONS_FILE = REPO_ROOT / "versions.env"
 
 
 def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
-    """Plain KEY=value lines of versions.env; the environment wins over the file."""
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        out[key.strip()] = value.strip()
-    for key in list(out):
-        if os.environ.get(key):
-            out[key] = os.environ[key]
-    return out
+    """The pins of versions.env, read by chartgen's one reader (no environment override)."""
+    from chartgen.versions import parse_env
+
+    return parse_env(path.read_text())
 
 
 def version(key: str) -> str:

@@ -7,9 +7,8 @@
 set -eu
 
 ROOT=${CHARTGEN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-# versions.env is plain KEY=value; an ETCD_VERSION from the environment wins.
-ETCD_VERSION=${ETCD_VERSION:-$(sed -n 's/^ETCD_VERSION=//p' "$ROOT/versions.env")}
-[ -n "$ETCD_VERSION" ] || { echo "ETCD_VERSION not set in $ROOT/versions.env" >&2; exit 1; }
+# versions.env is the only source of pins (sourced; no environment override).
+. "$ROOT/versions.env"
 
 CACHE=${CHARTGEN_CACHE:-$HOME/.cache/chartgen}
 OUT=$CACHE/bin/etcd-$ETCD_VERSION

@@ -7,8 +7,8 @@
 set -eu
 
 ROOT=${CHARTGEN_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-HELM_VERSION=${HELM_VERSION:-$(sed -n 's/^HELM_VERSION=//p' "$ROOT/versions.env")}
-[ -n "$HELM_VERSION" ] || { echo "HELM_VERSION not set in $ROOT/versions.env" >&2; exit 1; }
+# versions.env is the only source of pins (sourced; no environment override).
+. "$ROOT/versions.env"
 
 if command -v helm >/dev/null 2>&1 &&
    [ "$(helm version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ]; then

@@ -9,6 +9,7 @@ import pytest
 from chartgen import kubeschema, policy
 from chartgen.errors import HelmError
 from chartgen.topology import Peers, fault_tolerance
+from chartgen.versions import pin
 
 MATRIX = [
     {"replicaCount": n, "auth": {"enabled": auth}, "tls": {"peer": tls, "client": tls, "clientCertAuth": tls}}
@@ -59,7 +60,7 @@ def test_peer_list_matches_python_topology(etcd_chart, helm, n, release, namespa
     assert fullname == (release if "etcd" in release else f"{release}-etcd")
     peers = Peers(fullname, sts["spec"]["serviceName"], namespace, domain)
     topo = _kind(objects, "ConfigMap", f"{fullname}-topology")["data"]
-    assert topo["INITIAL_CLUSTER"] == peers.initial_cluster(n, "https", 2380)
+    assert topo["PEERS"].split() == peers.fqdns(n)
     assert topo["REPLICAS"] == str(n)
     assert sts["spec"]["replicas"] == n
 
@@ -74,7 +75,7 @@ def test_statefulset_contract(etcd_chart, helm):
     headless = _kind(objects, "Service", spec["serviceName"])
     assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
     etcd = spec["template"]["spec"]["containers"][0]
-    assert etcd["image"] == "gcr.io/etcd-development/etcd:v3.6.16"
+    assert etcd["image"] == pin("ETCD_IMAGE")
     assert etcd["command"] == ["/usr/local/bin/etcd"]  # no shell in the official image
     assert etcd["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert etcd["livenessProbe"]["httpGet"]["path"] == "/livez"
@@ -148,8 +149,8 @@ def test_helm_test_pod_checks_members(etcd_chart, helm):
     objects = helm.template(etcd_chart.path, "etcd", values={"replicaCount": 5})
     pod = _kind(objects, "Pod", "etcd-test-cluster")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
-    assert env["REPLICAS"] == "5"
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"configMapRef": {"name": "etcd-topology"}}]
+    assert _kind(objects, "ConfigMap", "etcd-topology")["data"]["REPLICAS"] == "5"
 
 
 def test_policy_catches_a_broken_chart(etcd_chart, helm):

@@ -9,6 +9,7 @@ import chartgen
 from chartgen import policy, presets
 from chartgen.errors import HelmError
 from chartgen.topology import Peers, fault_tolerance, quorum
+from chartgen.versions import pin
 
 MATRIX = [
     {"replicaCount": n, "auth": {"enabled": auth}, "roleLabels": {"enabled": labels}}
@@ -135,7 +136,7 @@ def test_statefulset_contract(redis_chart, helm):
     assert pod["automountServiceAccountToken"] is False  # only the agent gets a token
     c = _containers(objects)
     assert list(c) == ["redis", "sentinel", "agent"]
-    assert c["redis"]["image"] == c["sentinel"]["image"] == "docker.io/library/redis:8.8.3"
+    assert c["redis"]["image"] == c["sentinel"]["image"] == pin("REDIS_IMAGE")
     assert c["redis"]["command"] == ["/bin/sh", "/scripts/start-redis.sh"]
     assert c["sentinel"]["command"] == ["/bin/sh", "/scripts/start-sentinel.sh"]
     assert c["redis"]["readinessProbe"]["exec"]["command"][-1] == "redis-ready"  # role and link status
@@ -144,10 +145,10 @@ def test_statefulset_contract(redis_chart, helm):
     assert "kube-api-access" in mounts
     assert all("kube-api-access" not in {m["name"] for m in c[n]["volumeMounts"]} for n in ("redis", "sentinel"))
     init = pod["initContainers"][0]
-    assert init["image"] == "registry.k8s.io/kubectl:v1.34.4" and init["command"][0] == "cp"
+    assert init["image"] == pin("KUBECTL_IMAGE") and init["command"][0] == "cp"
     assert pod["securityContext"]["runAsUser"] == 999 and pod["securityContext"]["runAsNonRoot"] is True
     # an official, pullable default image, pinned by tag
-    assert redis_chart.metadata["appVersion"] == "8.8.3"
+    assert redis_chart.metadata["appVersion"] == pin("REDIS_IMAGE").rsplit(":", 1)[1]
 
 
 def test_master_service_selects_the_role_label_and_read_service_every_pod(redis_chart, helm):

@@ -15,6 +15,7 @@ from chartgen import publish, versioning
 from chartgen.errors import RepositoryIndexError, VersionConflictError
 from tests.publish.conftest import chartgen as cli
 from tests.publish.conftest import helm, one_line_error
+from tests.versions import MAJOR, MINOR, V0, V1, V2, V3  # noqa: F401
 
 
 def sha(path):
@@ -40,17 +41,17 @@ def test_package_is_reproducible_and_named_by_version(charts, tmp_path):
     for path in kv.path.rglob("*"):  # and other mtimes, which helm would archive
         os.utime(path, (1234567890, 1234567890))
     b = publish.package([kv.path], tmp_path / "b")[0]
-    assert a.path.name == b.path.name == "kv-0.1.0.tgz"
+    assert a.path.name == b.path.name == f"kv-{V0}.tgz"
     assert sha(a.path) == sha(b.path) == a.digest
-    assert versioning.archive_metadata(a.path)["version"] == "0.1.0"
+    assert versioning.archive_metadata(a.path)["version"] == V0
 
 
 def test_cli_package(charts, tmp_path):
     kv, kv5 = charts
     proc = cli("package", str(kv.path), str(kv5.path), "--destination", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["kv-0.1.0.tgz", "kv5-0.1.0.tgz"]
-    assert "packaged kv 0.1.0" in proc.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"kv-{V0}.tgz", f"kv5-{V0}.tgz"]
+    assert f"packaged kv {V0}" in proc.stdout
     one_line_error(cli("package", str(tmp_path / "nowhere"), "--destination", str(tmp_path / "out")),
                    "nowhere", "no Chart.yaml")
 
@@ -61,17 +62,17 @@ def test_package_refuses_other_content_under_an_existing_archive(charts, tmp_pat
     first = publish.package([kv.path], out)[0]
     assert publish.package([kv.path], out)[0].digest == first.digest  # same content: fine
     other = chartgen.generate("etcd", "kv", output=tmp_path / "fresh" / "kv", replicas=5)  # also 0.1.0
-    with pytest.raises(VersionConflictError, match="kv-0.1.0.tgz already exists with other content"):
+    with pytest.raises(VersionConflictError, match=f"kv-{V0}.tgz already exists with other content"):
         publish.package([other.path], out)
-    assert sha(out / "kv-0.1.0.tgz") == first.digest
-    one_line_error(cli("package", str(other.path), "--destination", str(out)), "kv 0.1.0", "bump")
+    assert sha(out / f"kv-{V0}.tgz") == first.digest
+    one_line_error(cli("package", str(other.path), "--destination", str(out)), f"kv {V0}", "bump")
 
 
 def test_publish_then_merge_keeps_every_entry_with_correct_digests(charts, tmp_path):
     kv, kv5 = charts
     repo = tmp_path / "repo"
     first = publish.publish([kv.path], repo)
-    assert [(p.name, p.version) for p in first.added] == [("kv", "0.1.0")]
+    assert [(p.name, p.version) for p in first.added] == [("kv", V0)]
     created = index_of(repo)["entries"]["kv"][0]["created"]
 
     publish.publish([kv5.path], repo)  # another chart: the first one's entry stays as it was
@@ -80,25 +81,25 @@ def test_publish_then_merge_keeps_every_entry_with_correct_digests(charts, tmp_p
 
     index = index_of(repo)
     assert sorted(index["entries"]) == ["kv", "kv5"]
-    assert [e["version"] for e in index["entries"]["kv"]] == ["0.1.1", "0.1.0"]  # newest first
+    assert [e["version"] for e in index["entries"]["kv"]] == [V1, V0]  # newest first
     assert index["entries"]["kv"][1]["created"] == created
     for name, versions in index["entries"].items():
         for e in versions:
             assert e["urls"] == [f"{name}-{e['version']}.tgz"]  # relative: resolved against the repo URL
             assert e["digest"] == sha(repo / e["urls"][0])
             assert e["annotations"][versioning.DIGEST_ANNOTATION].startswith("sha256:")
-    assert sorted(p.name for p in repo.glob("*.tgz")) == ["kv-0.1.0.tgz", "kv-0.1.1.tgz", "kv5-0.1.0.tgz"]
+    assert sorted(p.name for p in repo.glob("*.tgz")) == [f"kv-{V0}.tgz", f"kv-{V1}.tgz", f"kv5-{V0}.tgz"]
 
 
 def test_republishing_unchanged_content_changes_nothing(charts, tmp_path):
     kv, _ = charts
     repo = tmp_path / "repo"
     publish.publish([kv.path], repo)
-    before = (repo / "index.yaml").read_bytes(), (repo / "kv-0.1.0.tgz").read_bytes()
+    before = (repo / "index.yaml").read_bytes(), (repo / f"kv-{V0}.tgz").read_bytes()
     chartgen.generate("etcd", "kv", output=kv.path, force=True)  # regenerated: same content, same version
     result = publish.publish([kv.path], repo)
     assert result.added == [] and [p.name for p in result.kept] == ["kv"]
-    assert ((repo / "index.yaml").read_bytes(), (repo / "kv-0.1.0.tgz").read_bytes()) == before
+    assert ((repo / "index.yaml").read_bytes(), (repo / f"kv-{V0}.tgz").read_bytes()) == before
 
 
 def test_changed_content_under_a_published_version_is_refused(charts, tmp_path):
@@ -108,38 +109,38 @@ def test_changed_content_under_a_published_version_is_refused(charts, tmp_path):
     publish.publish([kv.path], repo)
     before = (repo / "index.yaml").read_bytes()
     other = chartgen.generate("etcd", "kv", output=tmp_path / "fresh" / "kv", replicas=5)  # no history: 0.1.0
-    assert other.version == "0.1.0"
-    with pytest.raises(VersionConflictError, match="kv 0.1.0: already published .* bump the chart's version"):
+    assert other.version == V0
+    with pytest.raises(VersionConflictError, match=f"kv {V0}: already published .* bump the chart's version"):
         publish.publish([other.path], repo)
     assert (repo / "index.yaml").read_bytes() == before  # nothing written
-    assert sorted(p.name for p in repo.iterdir()) == ["index.yaml", "kv-0.1.0.tgz"]
+    assert sorted(p.name for p in repo.iterdir()) == ["index.yaml", f"kv-{V0}.tgz"]
     proc = cli("publish", str(other.path), "--repo-dir", str(repo))
-    one_line_error(proc, "kv 0.1.0", "already published", "bump")
+    one_line_error(proc, f"kv {V0}", "already published", "bump")
 
 
 def test_conflict_is_found_from_the_fingerprint_when_the_archive_is_elsewhere(charts, tmp_path):
     kv, _ = charts
     repo = tmp_path / "repo"
     publish.publish([kv.path], repo, url="https://charts.example.org/stable")
-    (repo / "kv-0.1.0.tgz").unlink()  # e.g. the archives live on a release page, the index here
+    (repo / f"kv-{V0}.tgz").unlink()  # e.g. the archives live on a release page, the index here
     other = chartgen.generate("etcd", "kv", output=tmp_path / "fresh" / "kv", replicas=5)
     with pytest.raises(VersionConflictError):
         publish.publish([other.path], repo)
     # same content (same fingerprint): the archive is put back and listed with its digest
     result = publish.publish([kv.path], repo, url="https://charts.example.org/stable")
     entry = index_of(repo)["entries"]["kv"][0]
-    assert [p.name for p in result.added] == ["kv"] and entry["digest"] == sha(repo / "kv-0.1.0.tgz")
-    assert entry["urls"] == ["https://charts.example.org/stable/kv-0.1.0.tgz"]
+    assert [p.name for p in result.added] == ["kv"] and entry["digest"] == sha(repo / f"kv-{V0}.tgz")
+    assert entry["urls"] == [f"https://charts.example.org/stable/kv-{V0}.tgz"]
 
 
 def test_an_index_entry_with_a_conflicting_digest_is_refused(charts, tmp_path):
     kv, kv5 = charts
     repo = tmp_path / "repo"
     publish.publish([kv.path], repo)
-    shutil.copyfile(publish.package([kv5.path], tmp_path / "x")[0].path, repo / "kv-0.1.0.tgz")  # replaced file
-    with pytest.raises(RepositoryIndexError, match="kv 0.1.0 lists digest .* but kv-0.1.0.tgz has"):
+    shutil.copyfile(publish.package([kv5.path], tmp_path / "x")[0].path, repo / f"kv-{V0}.tgz")  # replaced file
+    with pytest.raises(RepositoryIndexError, match=f"kv {V0} lists digest .* but kv-{V0}.tgz has"):
         publish.publish([kv5.path], repo)
-    assert not (repo / "kv5-0.1.0.tgz").exists()
+    assert not (repo / f"kv5-{V0}.tgz").exists()
     one_line_error(cli("publish", str(kv5.path), "--repo-dir", str(repo)), "index.yaml", "lists digest", "restore it")
 
 
@@ -181,25 +182,25 @@ def test_helm_uses_the_repository_over_http(charts, tmp_path, serve):
 
     helm("repo", "add", "local", url)
     found = yaml.safe_load(helm("search", "repo", "local/", "--versions", "-o", "yaml").stdout)
-    assert {(c["name"], c["version"]) for c in found} == {("local/kv", "0.1.1"), ("local/kv", "0.1.0"),
-                                                          ("local/kv5", "0.1.0")}
-    rendered = list(yaml.safe_load_all(helm("template", "r", "local/kv", "--version", "0.1.0").stdout))
+    assert {(c["name"], c["version"]) for c in found} == {("local/kv", V1), ("local/kv", V0),
+                                                          ("local/kv5", V0)}
+    rendered = list(yaml.safe_load_all(helm("template", "r", "local/kv", "--version", V0).stdout))
     sts = next(d for d in rendered if d and d["kind"] == "StatefulSet")
     assert sts["spec"]["replicas"] == 3
     rendered = list(yaml.safe_load_all(helm("template", "r", "local/kv").stdout))  # newest: 0.1.1
     assert next(d for d in rendered if d and d["kind"] == "StatefulSet")["spec"]["replicas"] == 7
-    assert "/kv-0.1.1.tgz" in server.requests
+    assert f"/kv-{V1}.tgz" in server.requests
     (tmp_path / "pulled").mkdir()
     helm("pull", "local/kv5", "--destination", str(tmp_path / "pulled"))
-    assert sha(tmp_path / "pulled" / "kv5-0.1.0.tgz") == sha(repo / "kv5-0.1.0.tgz")
+    assert sha(tmp_path / "pulled" / f"kv5-{V0}.tgz") == sha(repo / f"kv5-{V0}.tgz")
 
     # absolute URLs (--url): helm fetches archives from there
     abs_repo = tmp_path / "abs"
     abs_url, abs_server = serve(abs_repo)
     publish.publish([kv5.path], abs_repo, url=abs_url + "/")
-    assert index_of(abs_repo)["entries"]["kv5"][0]["urls"] == [f"{abs_url}/kv5-0.1.0.tgz"]
+    assert index_of(abs_repo)["entries"]["kv5"][0]["urls"] == [f"{abs_url}/kv5-{V0}.tgz"]
     helm("repo", "add", "abs", abs_url)
     helm("show", "chart", "abs/kv5")
     helm("template", "r", "abs/kv5")
-    assert "/kv5-0.1.0.tgz" in abs_server.requests
+    assert f"/kv5-{V0}.tgz" in abs_server.requests
 

@@ -12,6 +12,7 @@ import yaml
 import chartgen
 from tests.publish.conftest import chartgen as cli
 from tests.publish.conftest import free_port, one_line_error
+from tests.versions import MAJOR, MINOR, V0, V1, V2, V3  # noqa: F401
 
 
 # -- no cluster needed ------------------------------------------------------------------
@@ -156,7 +157,7 @@ class TestOnACluster:
         proc = helm("install", "fromrepo", "published/etcd", *kc(on_cluster), "--values", str(on_cluster[1]),
                     "--set", "replicaCount=1", "--create-namespace", "--wait", "--timeout", "5m")
         assert "STATUS: deployed" in proc.stdout
-        assert "/etcd-0.1.0.tgz" in server.requests  # the archive came from the served folder
+        assert f"/etcd-{V0}.tgz" in server.requests  # the archive came from the served folder
         pod = on_cluster[2].read_namespaced_pod("fromrepo-etcd-0", NAMESPACE)
         assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
         helm("uninstall", "fromrepo", *kc(on_cluster), "--wait")

@@ -48,6 +48,16 @@ def test_chart_is_what_the_preset_generates_now(preset, tmp_path):
 
 
 @pytest.mark.parametrize("preset", chartgen.preset_names())
+def test_the_preset_declares_the_published_version(preset):
+    """preset.yaml's version is the one source: a fresh generate and charts/ carry it alike."""
+    declared = chartgen.load_preset(preset).version
+    published = versioning.metadata(CHARTS / preset)["version"]
+    assert published == declared, (
+        f"charts/{preset} is {published} but presets/{preset}/preset.yaml says {declared}: "
+        "bump the preset's version when its content changes, then run `make charts`")
+
+
+@pytest.mark.parametrize("preset", chartgen.preset_names())
 def test_index_lists_the_current_version_with_its_digest(preset, index, tmp_path):
     version = versioning.metadata(CHARTS / preset)["version"]
     entries = {e["version"]: e for e in index["entries"].get(preset, [])}

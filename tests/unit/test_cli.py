@@ -135,4 +135,4 @@ def test_replicas_must_be_a_number(tmp_path):
 
 def test_lint_of_a_missing_chart(tmp_path):
     proc = run_cli("lint", str(tmp_path / "none"))
-    assert proc.returncode != 0 and "no Chart.yaml" in proc.stderr
+    assert proc.returncode != 0 and "does not exist" in proc.stderr

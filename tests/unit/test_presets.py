@@ -1,12 +1,13 @@
 import yaml
 
-from chartgen import presets
+from chartgen import library, presets, values
 
 
-def test_etcd_is_listed_with_a_description():
+def test_presets_are_listed_with_a_description():
     names = presets.names()
-    assert "etcd" in names
+    assert {"etcd", "redis"} <= set(names)
     assert all(p.description for p in presets.all_presets())
+    assert "_library" not in names
 
 
 def _keys(values, prefix=""):
@@ -30,18 +31,25 @@ def _schema_has(schema, dotted):
 
 def test_every_default_value_is_described_in_the_schema():
     for spec in presets.all_presets():
-        values = yaml.safe_load(spec.default_values_file.read_text())
-        missing = [k for k in _keys(values) if not _schema_has(spec.schema, k)]
-        assert not missing, f"{spec.name}: values without schema entry: {missing}"
+        for flavor in spec.flavors or (None,):
+            defaults = yaml.safe_load(values.dump(library.compose_values(spec, flavor)))
+            schema = library.compose_schema(spec, spec.name)
+            missing = [k for k in _keys(defaults) if not _schema_has(schema, k)]
+            assert not missing, f"{spec.name}: values without schema entry: {missing}"
 
 
 def test_quorum_presets_default_to_an_odd_count():
     for spec in presets.all_presets():
         if spec.quorum:
-            assert spec.default_replicas % 2 == 1 and spec.default_replicas >= 3
+            n = library.default_replicas(spec)
+            assert n % 2 == 1 and n >= 3, spec.name
 
 
-def test_name_limit_leaves_room_for_suffixes():
-    spec = presets.load("etcd")
-    assert spec.max_name_length() + max(len(s) for s in spec.object_suffixes) <= 63
-    assert spec.max_name_length() <= 52
+def test_image_blocks_come_from_the_pins(monkeypatch):
+    from chartgen.versions import image
+
+    for spec in presets.all_presets():
+        defaults = yaml.safe_load(values.dump(library.compose_values(spec)))
+        for path, key in spec.images.items():
+            block = library.read_path(defaults, path)
+            assert {k: block[k] for k in ("registry", "repository", "tag", "digest")} == image(key).values(), path

@@ -24,9 +24,8 @@ def test_zero_is_refused():
     assert "at least 1" in odd_count_problem("replicaCount", 0)
 
 
-def test_peer_fqdns_and_initial_cluster():
+def test_peer_fqdns():
     peers = Peers("etcd", "etcd-headless", "db", "cluster.local")
     assert peers.fqdn(2) == "etcd-2.etcd-headless.db.svc.cluster.local"
-    assert peers.initial_cluster(3, "http", 2380).split(",") == [
-        f"etcd-{i}=http://etcd-{i}.etcd-headless.db.svc.cluster.local:2380" for i in range(3)
-    ]
+    assert peers.fqdns(3) == [f"etcd-{i}.etcd-headless.db.svc.cluster.local" for i in range(3)]
+    assert peers.urls(2, "http", 2380) == [f"http://etcd-{i}.etcd-headless.db.svc.cluster.local:2380" for i in range(2)]

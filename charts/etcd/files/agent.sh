@@ -9,7 +9,7 @@ set -u
 # PID 1 ignores SIGTERM unless trapped: stop at once when the pod goes
 trap 'exit 0' TERM INT
 
-ordinal=${POD_NAME##*-}
+ordinal=$(ordinal)
 self_peer=$(peer_url "$ordinal")
 all=$(endpoints "$REPLICAS")
 auth_done=
@@ -20,7 +20,8 @@ ensure_auth() {
   case $out in
   *"Authentication Status: true"*) auth_done=1; return 0 ;;
   esac
-  etcdctl --endpoints="$all" user add root --new-user-password="$ROOT_PASSWORD" --interactive=false >/dev/null 2>&1 || :
+  # the password goes in on stdin, never on a command line
+  printf '%s\n' "$ROOT_PASSWORD" | etcdctl --endpoints="$all" user add root --interactive=false >/dev/null 2>&1 || :
   etcdctl --endpoints="$all" user grant-role root root >/dev/null 2>&1 || :
   if etcdctl --endpoints="$all" auth enable >/dev/null 2>&1; then
     log "authentication enabled (user root)"
@@ -36,9 +37,9 @@ while :; do
       fi
     else
       if [ "${AUTH_ENABLED:-false}" = true ]; then ensure_auth; fi
-      pause 20
+      pause 20 || exit 1
       continue
     fi
   fi
-  pause 2
+  pause 2 || exit 1
 done

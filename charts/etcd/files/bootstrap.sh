@@ -4,11 +4,11 @@
 #   - data on disk            -> restart from it ("existing"); never re-initialised, never removed
 #   - no data, cluster answers -> join as a learner (the agent promotes it once caught up)
 #   - no data, nobody answers  -> take part in the initial bootstrap ("new"), install only
-# Env: POD_NAME REPLICAS INITIAL_CLUSTER CLUSTER_STATE DATA_DIR BASE_CONFIG CONFIG_FILE + lib.sh's
+# Env: POD_NAME REPLICAS CLUSTER_STATE DATA_DIR BASE_CONFIG CONFIG_FILE + lib.sh's
 set -eu
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
-ordinal=${POD_NAME##*-}
+ordinal=$(ordinal)
 self_peer=$(peer_url "$ordinal")
 others=$(endpoints "$REPLICAS" "$ordinal")
 
@@ -85,7 +85,7 @@ if list=$(members 2>/dev/null); then
 fi
 
 if [ "$CLUSTER_STATE" = new ]; then
-  write_config new "$INITIAL_CLUSTER"
+  write_config new "$(initial_cluster)"
   exit 0
 fi
 log "no member of the cluster answers and $POD_NAME has no data; refusing to bootstrap a second cluster"

@@ -1,28 +1,19 @@
-# lib.sh: helpers shared by the etcd chart's scripts (sourced, POSIX sh).
-# Uses shell builtins and etcdctl only: the tools image may have nothing else.
-# Inputs (env): FULLNAME PEER_SERVICE NAMESPACE CLUSTER_DOMAIN CLIENT_SCHEME CLIENT_PORT
-#               PEER_SCHEME PEER_PORT [ROOT_PASSWORD]
+# lib.sh: etcd's helpers for the chart's scripts (sourced, POSIX sh), on top of the library's
+# common.sh. Shell builtins and etcdctl only: the tools image has nothing else.
+# Env: POD_NAME PEERS STATEFULSET CLIENT_SCHEME CLIENT_PORT PEER_SCHEME PEER_PORT [ROOT_PASSWORD]
 
+[ -n "${COMMON_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/common.sh"
 LIB_LOADED=1
-NL='
-'
 
-log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+client_url() { printf '%s://%s:%s' "$CLIENT_SCHEME" "$(peer_at "$1")" "$CLIENT_PORT"; }
+peer_url() { printf '%s://%s:%s' "$PEER_SCHEME" "$(peer_at "$1")" "$PEER_PORT"; }
 
-# sleep N seconds, interruptible by a trapped signal (a read timeout when there is no sleep)
-pause() {
-  if command -v sleep >/dev/null 2>&1; then
-    sleep "$1" &
-    wait $! || :
-  else
-    read -r -t "$1" _ 2>/dev/null || :
-  fi
+# etcd's initial-cluster for members 0..N-1 of PEERS: <pod>=<peer URL>,...
+initial_cluster() {
+  _ic=
+  for _p in $PEERS; do _ic="${_ic:+$_ic,}$(pod_of "$_p")=$PEER_SCHEME://$_p:$PEER_PORT"; done
+  printf '%s' "$_ic"
 }
-
-# stable name of member N: <fullname>-N.<headless>.<namespace>.svc.<domain>
-fqdn() { printf '%s-%s.%s.%s.svc.%s' "$FULLNAME" "$1" "$PEER_SERVICE" "$NAMESPACE" "$CLUSTER_DOMAIN"; }
-client_url() { printf '%s://%s:%s' "$CLIENT_SCHEME" "$(fqdn "$1")" "$CLIENT_PORT"; }
-peer_url() { printf '%s://%s:%s' "$PEER_SCHEME" "$(fqdn "$1")" "$PEER_PORT"; }
 
 # client URLs of members 0..N-1, leaving out ordinal SKIP: endpoints N [SKIP]
 endpoints() {
@@ -34,10 +25,11 @@ endpoints() {
   printf '%s' "$_out"
 }
 
-# etcdctl, with the root user's credentials when auth is configured
+# etcdctl, with the root user's credentials when auth is configured. They travel in the
+# environment (ETCDCTL_USER), never on a command line, where `ps` would show them.
 ctl() {
   if [ -n "${ROOT_PASSWORD:-}" ]; then
-    etcdctl --user="root:$ROOT_PASSWORD" "$@"
+    ETCDCTL_USER="root:$ROOT_PASSWORD" etcdctl "$@"
   else
     etcdctl "$@"
   fi
@@ -55,16 +47,6 @@ split_member() {
   m_id=${1:-} m_status=${2:-} m_name=${3:-} m_peer=${4:-} m_clients=${5:-} m_learner=${6:-}
 }
 
-# Call FUNC once per line of TEXT: each_line TEXT FUNC
-each_line() {
-  _rest=$1
-  while [ -n "$_rest" ]; do
-    _line=${_rest%%"$NL"*}
-    case $_rest in *"$NL"*) _rest=${_rest#*"$NL"} ;; *) _rest= ;; esac
-    [ -z "$_line" ] || "$2" "$_line"
-  done
-}
-
 # find_member PEER_URL LIST: set m_* for the member with that peer URL; 1 when absent
 find_member() {
   _want=$1 _found=
@@ -74,12 +56,11 @@ find_member() {
   split_member "$_found"
 }
 
-# ordinal of a member from its peer URL (scheme://<fullname>-N.<headless>...); -1 if foreign
-ordinal_of() {
-  _host=${1#*://}
-  _host=${_host%%.*}
-  _ord=${_host#"$FULLNAME"-}
-  case $_ord in '' | *[!0-9]* | "$_host") printf '%s' -1 ;; *) printf '%s' "$_ord" ;; esac
+# ordinal of a member from its peer URL (scheme://<statefulset>-N.<headless>...); -1 if foreign
+member_ordinal() {
+  _pod=$(pod_of "${1#*://}")
+  _ord=${_pod#"$STATEFULSET"-}
+  case $_ord in '' | *[!0-9]* | "$_pod") printf '%s' -1 ;; *) printf '%s' "$_ord" ;; esac
 }
 
 # value of KEY="..." in etcdctl's `member add` output: value_of KEY TEXT
@@ -89,14 +70,14 @@ value_of() {
   printf '%s' "${_v%%\"*}"
 }
 
-# remove member ID through ENDPOINTS, retrying while etcd refuses because the cluster is
-# settling (it only removes a voter when enough members have been connected for a while)
+# remove member ID through ENDPOINTS, retrying for about two minutes while etcd refuses because
+# the cluster is settling (it only removes a voter when enough members have been connected
+# for a while)
 remove_member() { # ID ENDPOINTS
-  _tries=0
   until _out=$(ctl --endpoints="$2" member remove "$1" 2>&1); do
     case $_out in *"member not found"*) return 0 ;; esac
-    _tries=$((_tries + 1))
+    _tries=$((${_tries:-0} + 1))
     if [ "$_tries" -ge 60 ]; then log "cannot remove member $1: $_out"; return 1; fi
-    pause 2
+    pause 2 || return 1
   done
 }

@@ -16,7 +16,7 @@ fi
 removed=0
 remove_if_departing() {
   split_member "$1"
-  ord=$(ordinal_of "$m_peer")
+  ord=$(member_ordinal "$m_peer")
   if [ "$ord" -ge "$REPLICAS" ]; then
     remove_member "$m_id" "$keep" || exit 1
     log "removed member ${m_name:-$m_peer} ($m_id): ordinal $ord >= replicaCount $REPLICAS"

@@ -1,7 +1,7 @@
-{{/* Images: registry/repository:tag, or @digest when a digest is pinned. */}}
+{{/* Images: registry/repository:tag, or @digest when a digest is pinned. (an image block) */}}
 {{- define "chartgen.image" -}}
-{{- $ref := printf "%s/%s" .registry .repository -}}
-{{- if .registry -}}{{- else -}}{{- $ref = .repository -}}{{- end -}}
+{{- $ref := .repository -}}
+{{- if .registry -}}{{- $ref = printf "%s/%s" .registry .repository -}}{{- end -}}
 {{- if .digest -}}
 {{- printf "%s@%s" $ref .digest -}}
 {{- else -}}
@@ -9,8 +9,15 @@
 {{- end -}}
 {{- end -}}
 
+{{/* image + imagePullPolicy lines of a container: (an image block) */}}
+{{- define "chartgen.containerImage" -}}
+image: {{ include "chartgen.image" . }}
+imagePullPolicy: {{ .pullPolicy | default "IfNotPresent" }}
+{{- end -}}
+
+{{/* imagePullSecrets of a pod: (dict "secrets" .Values.imagePullSecrets) */}}
 {{- define "chartgen.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
+{{- with .secrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}

@@ -1,37 +1,14 @@
-# lib.sh: helpers shared by the redis chart's scripts (sourced, POSIX sh).
-# Uses what the official Redis image has: redis-cli, timeout, getent, sleep, date.
+# lib.sh: Redis' helpers for the chart's scripts (sourced, POSIX sh), on top of the
+# library's common.sh. Uses what the official Redis image has: redis-cli, timeout, getent,
+# sleep, date, sed.
 # Env: POD_NAME PEERS REPLICAS MASTER_SET SERVER_PORT SENTINEL_PORT [CLI_TIMEOUT]
 #      [REDIS_PASSWORD] [SENTINEL_PASSWORD]
 
+[ -n "${COMMON_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/common.sh"
 LIB_LOADED=1
-NL='
-'
 MAJORITY=$((REPLICAS / 2 + 1))
 
-log() { printf '%s %s: %s\n' "$(date -u +%H:%M:%S)" "${0##*/}" "$*" >&2; }
-pause() { sleep "$1"; }
 now() { date +%s; }
-
-# FQDN of this pod: the entry of PEERS (ordinal order, rendered by Helm) that starts with POD_NAME.
-self_fqdn() {
-  for _p in $PEERS; do
-    case $_p in "$POD_NAME".*) printf '%s' "$_p"; return 0 ;; esac
-  done
-  log "$POD_NAME is not in PEERS ($PEERS)"
-  return 1
-}
-
-# short pod name of an FQDN (first label)
-pod_of() { printf '%s' "${1%%.*}"; }
-
-# wait until NAME resolves (a new pod's DNS record can lag behind its start): wait_resolvable NAME [SECONDS]
-wait_resolvable() {
-  _deadline=$(($(now) + ${2:-120}))
-  until getent hosts "$1" >/dev/null 2>&1; do
-    if [ "$(now)" -ge "$_deadline" ]; then log "$1 does not resolve"; return 1; fi
-    pause 1
-  done
-}
 
 # redis-cli against the redis-server / the sentinel at HOST, bounded by CLI_TIMEOUT seconds.
 # The password travels in REDISCLI_AUTH (never on a command line).
@@ -56,9 +33,6 @@ scli() {
 
 # a value as a double-quoted redis.conf / sentinel.conf argument (escapes \ and ")
 conf_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
-
-# first line of TEXT
-first_line() { printf '%s' "${1%%"$NL"*}"; }
 
 # ROLE of the redis-server at HOST: sets r_role (master|slave|"") and, for a replica,
 # r_master (its master's host) and r_link (connected|connect|connecting|sync|handshake)

@@ -14,22 +14,20 @@
 
 {{- define "etcd.clientServiceName" -}}{{ include "chartgen.fullname" . }}{{- end -}}
 
-{{/* Environment of every container running the chart's scripts (tools image). */}}
+{{/* The members' FQDNs (PEERS), from the library's one peer rule. */}}
+{{- define "etcd.peers" -}}
+{{- include "chartgen.podFqdns" (dict "ctx" . "statefulset" (include "chartgen.fullname" .) "headless" (include "chartgen.headlessName" (dict "ctx" .)) "replicas" .Values.replicaCount) -}}
+{{- end -}}
+
+{{/* Environment of every container running the chart's scripts (tools image); the member
+list (PEERS, REPLICAS) comes from the topology ConfigMap, so scaling restarts no member. */}}
 {{- define "etcd.toolsEnv" -}}
 - name: POD_NAME
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
-- name: NAMESPACE
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.namespace
-- name: FULLNAME
+- name: STATEFULSET
   value: {{ include "chartgen.fullname" . | quote }}
-- name: PEER_SERVICE
-  value: {{ include "chartgen.headlessName" . | quote }}
-- name: CLUSTER_DOMAIN
-  value: {{ .Values.clusterDomain | quote }}
 - name: CLIENT_SCHEME
   value: {{ include "etcd.clientScheme" . | quote }}
 - name: CLIENT_PORT
@@ -63,9 +61,9 @@
 {{- end }}
 {{- end -}}
 
-{{/* Security context of every container (values plus the non-negotiable parts). */}}
-{{- define "etcd.containerSecurityContext" -}}
-{{- toYaml .Values.containerSecurityContext -}}
+{{/* A tools container's resources and security context. */}}
+{{- define "etcd.toolsLimits" -}}
+{{- include "chartgen.containerLimits" (dict "resources" .Values.toolsResources "securityContext" .Values.containerSecurityContext) -}}
 {{- end -}}
 
 {{- define "etcd.tlsVolume" -}}

@@ -2,11 +2,21 @@
 
 {{/* The StatefulSet: <fullname>-node (its pods are <fullname>-node-<ordinal>). */}}
 {{- define "redis.nodeName" -}}
-{{- $name := printf "%s-node" (include "chartgen.fullname" .) -}}
-{{- if gt (len $name) 52 -}}
-{{- fail (printf "StatefulSet name %q has %d characters; it must fit in 52: use a release name or fullnameOverride of at most 47 characters" $name (len $name)) -}}
+{{- include "chartgen.workloadName" (dict "ctx" . "suffix" "-node") -}}
 {{- end -}}
-{{- $name -}}
+
+{{/* The pods' FQDNs (PEERS), from the library's one peer rule. */}}
+{{- define "redis.peers" -}}
+{{- include "chartgen.podFqdns" (dict "ctx" . "statefulset" (include "redis.nodeName" .) "headless" (include "chartgen.headlessName" (dict "ctx" .)) "replicas" .Values.replicaCount) -}}
+{{- end -}}
+
+{{/* The agents may read and label this release's pods, and nothing else (rbac.yaml). */}}
+{{- define "redis.roleRules" -}}
+- apiGroups: [""]
+  resources: [pods]
+  resourceNames:
+    {{- include "chartgen.podNames" (dict "statefulset" (include "redis.nodeName" .) "replicas" .Values.replicaCount) | nindent 4 }}
+  verbs: [get, patch]
 {{- end -}}
 
 {{- define "redis.masterServiceName" -}}{{ include "chartgen.fullname" . }}-master{{- end -}}
@@ -23,7 +33,7 @@
 {{- define "redis.quorum" -}}
 {{- $n := int .Values.replicaCount -}}
 {{- $q := int .Values.sentinel.quorum -}}
-{{- if eq $q 0 -}}{{- $q = add (div $n 2) 1 -}}{{- end -}}
+{{- if eq $q 0 -}}{{- $q = int (include "chartgen.majority" (dict "replicas" $n)) -}}{{- end -}}
 {{- $q -}}
 {{- end -}}
 
@@ -35,7 +45,7 @@
 {{/* What a schema cannot say: odd counts (also in the schema), a quorum that is a majority,
 a handover that fits in the grace period. */}}
 {{- define "redis.validate" -}}
-{{- include "chartgen.validateQuorum" . -}}
+{{- include "chartgen.validateQuorum" (dict "field" "replicaCount" "replicas" .Values.replicaCount) -}}
 {{- $n := int .Values.replicaCount -}}
 {{- $q := int (include "redis.quorum" .) -}}
 {{- if or (le (mul $q 2) $n) (gt $q $n) -}}
@@ -54,7 +64,7 @@ a handover that fits in the grace period. */}}
     fieldRef:
       fieldPath: metadata.name
 - name: PEERS
-  value: {{ include "chartgen.podFqdns" (dict "ctx" . "statefulset" (include "redis.nodeName" .)) | quote }}
+  value: {{ include "redis.peers" . | quote }}
 - name: REPLICAS
   value: {{ .Values.replicaCount | quote }}
 - name: QUORUM

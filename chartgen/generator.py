@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import library
 from . import presets as presets_mod
 from . import values as values_mod
 from . import versioning
 from .chart import Chart
+from .describe import annotations as describe_annotations
 from .errors import InvalidValueError, OutputExistsError
 from .naming import check_name
 from .readme import values_table
-from .render import environment, render_tree
+from .render import render_file, render_tree
 
 HELMIGNORE = """# Patterns to ignore when building packages.
 .DS_Store
@@ -33,6 +37,7 @@ def generate(
     preset: str,
     name: str,
     *,
+    flavor: str | None = None,
     replicas: int | None = None,
     namespace: str | None = None,
     values: dict[str, Any] | None = None,
@@ -48,25 +53,25 @@ def generate(
     it (``bump``: patch, minor or major) when it changed; see versioning.py.
     """
     spec = presets_mod.load(preset)
+    chosen = spec.flavor(flavor)
     check_name(name, spec)
     output = Path(output) if output is not None else Path.cwd() / name
     if output.exists() and not force:
         raise OutputExistsError(
             f"--output {output}: already exists; pass --force to replace it or choose another directory"
         )
-    if bump not in versioning.BUMPS:
-        raise InvalidValueError(f"--bump {bump!r}: choose one of {', '.join(versioning.BUMPS)}")
+    versioning.check_bump(bump)
     if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
         raise InvalidValueError(f"--replicas {replicas!r}: must be a whole number such as 3")
 
-    schema = spec.schema
+    schema = library.compose_schema(spec, name)
     direct = dict(values or {})
     if replicas is not None:
         direct[spec.replicas_field] = replicas
     if namespace is not None:
         direct["namespaceOverride"] = namespace
     chart_values = values_mod.apply_overrides(
-        values_mod.load_defaults(spec.default_values_file),
+        library.compose_values(spec, chosen),
         schema,
         values_files=[Path(p) for p in values_files],
         sets=list(sets),
@@ -78,10 +83,11 @@ def generate(
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=output.parent))
     staging.chmod(0o755)
     try:
-        _write_chart(staging, spec, name, chart_values)
-        found = versioning.decide(staging, output if output.exists() else None, spec.chart.version, bump)
-        if found.version != spec.chart.version:  # the chart's files (README) name its version
-            _write_chart(staging, spec, name, chart_values, found.version)
+        inputs = Inputs(spec, chosen, name, chart_values, schema)
+        _write_chart(staging, inputs)
+        found = versioning.decide(staging, output if output.exists() else None, spec.version, bump)
+        if found.version != spec.version:  # the chart's files (README) name its version
+            _write_chart(staging, inputs, found.version)
         versioning.stamp(staging, found)
         _replace(staging, output)
     except BaseException:
@@ -90,44 +96,53 @@ def generate(
     return Chart(output)
 
 
-def _context(spec: presets_mod.Preset, name: str, chart_values: Any, version: str | None = None) -> dict[str, Any]:
-    plain = yaml.safe_load(values_mod.dump(chart_values))
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a chart is generated from."""
+
+    preset: presets_mod.Preset
+    flavor: presets_mod.Flavor | None
+    name: str
+    values: Any  # the chart's default values (ruamel CommentedMap, comments kept)
+    schema: dict[str, Any]
+
+
+def _context(inputs: Inputs, version: str | None = None) -> dict[str, Any]:
+    spec = inputs.preset
+    plain = yaml.safe_load(values_mod.dump(inputs.values))
     tag = str(plain.get("image", {}).get("tag", ""))
     return {
-        "name": name,
+        "name": inputs.name,
         "preset": spec,
+        "flavor": inputs.flavor.name if inputs.flavor else "",
         "description": spec.description,
-        "chart_version": version or spec.chart.version,
-        "app_version": tag.lstrip("v") or spec.chart.version,
+        "chart_version": version or spec.version,
+        "app_version": tag.lstrip("v") or spec.version,
         "values": plain,
     }
 
 
-def _write_chart(dst: Path, spec: presets_mod.Preset, name: str, chart_values: Any, version: str | None = None) -> None:
-    ctx = _context(spec, name, chart_values, version)
-    render_tree(presets_mod.common_dir() / "templates", dst / "templates", ctx)
-    for sub in ("templates", "files"):
-        if (spec.path / sub).is_dir():
-            render_tree(spec.path / sub, dst / sub, ctx)
-    env = environment([spec.path])
-    (dst / "values.schema.json").write_text(env.get_template("values.schema.json").render(**ctx))
-    (dst / "values.yaml").write_text(values_mod.dump(chart_values))
-    (dst / "Chart.yaml").write_text(_chart_yaml(spec, ctx))
+def _write_chart(dst: Path, inputs: Inputs, version: str | None = None) -> None:
+    spec = inputs.preset
+    ctx = _context(inputs, version)
+    for sub in ("templates", "files"):  # the library first: a preset's file of the same name wins
+        for root in (presets_mod.library_dir(), spec.path):
+            if (root / sub).is_dir():
+                render_tree(root / sub, dst / sub, ctx)
+    (dst / "values.schema.json").write_text(json.dumps(inputs.schema, indent=2) + "\n")
+    (dst / "values.yaml").write_text(values_mod.dump(inputs.values))
+    (dst / "Chart.yaml").write_text(_chart_yaml(inputs, ctx))
     (dst / ".helmignore").write_text(HELMIGNORE)
-    readme = env.get_template("README.md.j2").render(
-        **ctx, values_table=values_table(spec.schema, ctx["values"])
-    )
+    readme = render_file(spec.path / "README.md.j2", {**ctx, "values_table": values_table(inputs.schema, ctx["values"])})
     (dst / "README.md").write_text(readme)
 
 
-def _chart_yaml(spec: presets_mod.Preset, ctx: dict[str, Any]) -> str:
+def _chart_yaml(inputs: Inputs, ctx: dict[str, Any]) -> str:
+    spec = inputs.preset
     images = []
-    for path in spec.images:
-        block = ctx["values"]
-        for key in path.split("."):
-            block = block[key]
-        ref = f"{block['registry']}/{block['repository']}:{block['tag']}"
-        images.append({"name": path.split(".")[-1], "image": ref})
+    for path in sorted(set(spec.images) | set(inputs.flavor.images if inputs.flavor else {})):
+        block = library.read_path(ctx["values"], path)
+        images.append({"name": path.split(".")[-1], "image": _image_ref(block)})
     meta = {
         "apiVersion": "v2",
         "name": ctx["name"],
@@ -136,12 +151,12 @@ def _chart_yaml(spec: presets_mod.Preset, ctx: dict[str, Any]) -> str:
         "version": ctx["chart_version"],
         "appVersion": str(ctx["app_version"]),
         "kubeVersion": spec.chart.kube_version,
-        "keywords": spec.chart.keywords,
+        "keywords": list(spec.chart.keywords),
         "home": spec.chart.home,
-        "sources": spec.chart.sources,
+        "sources": list(spec.chart.sources),
         "maintainers": [{"name": "chartgen"}],
         "annotations": {
-            "chartgen.io/preset": spec.name,
+            **describe_annotations(spec, inputs.flavor),
             "artifacthub.io/license": spec.chart.license,
             "artifacthub.io/images": yaml.safe_dump(images, sort_keys=False),
         },
@@ -149,6 +164,11 @@ def _chart_yaml(spec: presets_mod.Preset, ctx: dict[str, Any]) -> str:
     if _links(spec):
         meta["annotations"]["artifacthub.io/links"] = yaml.safe_dump(_links(spec), sort_keys=False)
     return yaml.safe_dump(meta, sort_keys=False)
+
+
+def _image_ref(block: dict[str, Any]) -> str:
+    ref = f"{block['registry']}/{block['repository']}" if block.get("registry") else block["repository"]
+    return f"{ref}@{block['digest']}" if block.get("digest") else f"{ref}:{block['tag']}"
 
 
 def _links(spec: presets_mod.Preset) -> list[dict[str, str]]:
