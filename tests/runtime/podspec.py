@@ -36,11 +36,12 @@ class Container:
     argv: list[str]
     env: dict[str, str]
     mounts: dict[str, Path] = field(default_factory=dict)
+    image: str = ""
 
 
 class RenderedPod:
     def __init__(self, objects: list[dict[str, Any]], ordinal: int, pod_dir: Path,
-                 binaries: dict[str, str] | None = None, cpu_limit: str = "2",
+                 cpu_limit: str = "2",
                  workload: dict[str, Any] | None = None):
         """Pod ORDINAL of the StatefulSet, or (workload=a Job/Pod object) that one's pod."""
         self.objects = objects
@@ -50,7 +51,6 @@ class RenderedPod:
         self.namespace = self.sts["metadata"].get("namespace", "default")
         self.spec = self.sts["spec"] if self.sts["kind"] == "Pod" else self.sts["spec"]["template"]["spec"]
         self.dir = pod_dir
-        self.binaries = binaries or {}
         self.cpu_limit = cpu_limit
 
     # -- cluster objects ------------------------------------------------------------
@@ -137,8 +137,15 @@ class RenderedPod:
         env = self._env(c)
         argv = [expand(a, env) for a in c.get("command", []) + c.get("args", [])]
         mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
-        mapped = Container(name, argv, env, mounts)
+        mapped = Container(name, argv, env, mounts, c.get("image", ""))
         return self._map_paths(mapped)
+
+    def container_names(self, init: bool = False) -> list[str]:
+        return [c["name"] for c in self.spec.get("initContainers" if init else "containers", []) or []]
+
+    def image_of(self, name: str) -> str:
+        pool = (self.spec.get("initContainers") or []) + (self.spec.get("containers") or [])
+        return next(c["image"] for c in pool if c["name"] == name)
 
     def handler(self, name: str, what: str) -> list[str] | None:
         """Exec command of container NAME's preStop/postStart hook or of one of its probes
@@ -162,9 +169,9 @@ class RenderedPod:
 
     def _map_paths(self, c: Container) -> Container:
         mapped = self._mapper(c.mounts)
-        argv = [self.binaries.get(c.argv[0], c.argv[0])] + [mapped(a) for a in c.argv[1:]]
+        argv = [c.argv[0]] + [mapped(a) for a in c.argv[1:]]
         env = {k: mapped(v) for k, v in c.env.items()}
-        return Container(c.name, argv, env, c.mounts)
+        return Container(c.name, argv, env, c.mounts, c.image)
 
     def map_file(self, path: Path, container: Container) -> None:
         """Rewrite mount paths inside a file the pod wrote (e.g. etcd's config)."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,6 @@ import chartgen
 from chartgen.helm import Helm
 from tests.runtime.etcd_cluster import EtcdPods
 from tests.runtime.netns import PodNetwork
-from tests.runtime.podspec import RenderedPod
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(600)]
 
@@ -151,10 +151,7 @@ def test_scale_up_joins_new_members_as_learners_then_promotes_them(cluster, char
 
 def _run_job(cluster, objects, name):
     job = next(o for o in objects if o["kind"] == "Job" and o["metadata"]["name"] == name)
-    pod = RenderedPod(objects, 0, cluster.workdir / name, workload=job)
-    pod.materialize()
-    c = pod.container(job["spec"]["template"]["spec"]["containers"][0]["name"])
-    return cluster.net.run("etcd-0", c.argv, cluster._path_env(c.env), timeout=120)
+    return cluster.run_workload(job, via=0, timeout=300)
 
 
 def test_scale_down_hook_removes_departing_members_before_their_pods_go(cluster, chart):
@@ -195,15 +192,13 @@ def test_a_member_that_lost_its_data_rejoins_under_a_new_identity(cluster):
 def test_helm_test_script_passes_on_the_healthy_cluster(cluster, chart):
     objects = Helm().template(chart.path, "etcd", NS, {"replicaCount": 3}, is_upgrade=True)
     pod_obj = next(o for o in objects if o["kind"] == "Pod")
-    pod = RenderedPod(objects, 0, cluster.workdir / "helm-test", workload=pod_obj)
-    pod.materialize()
-    c = pod.container("test")
-    proc = cluster.net.run("etcd-1", c.argv, cluster._path_env(c.env), timeout=120)
+    cluster.render(objects)
+    proc = cluster.run_workload(pod_obj, via=1, timeout=120)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "OK: 3 healthy voting members, 1 leader" in proc.stderr
     # and it fails when a member is down
     cluster.kill(2)
-    proc = cluster.net.run("etcd-1", c.argv, cluster._path_env(c.env), timeout=120)
+    proc = cluster.run_workload(pod_obj, via=1, timeout=120)
     assert proc.returncode != 0
 
 
@@ -219,9 +214,9 @@ def test_auth_and_tls_single_member(chart, tmp_path):
                                                                                        check=False).stdout)
         pods.ctl(0, "put", "/secure", "yes")
         # without the password: refused
-        env = pods._path_env(pods.pod(0).container("agent").env)
+        env = pods.env(0, "agent")
         env.pop("ROOT_PASSWORD")
-        anon = net.run("etcd-0", [str(pods.bin / "etcdctl"), f"--endpoints={pods.client_url(0)}", "get", "/secure"],
-                       env, timeout=30)
+        anon = net.run("etcd-0", [str(Path(env["PATH"]) / "etcdctl"), f"--endpoints={pods.client_url(0)}",
+                                  "get", "/secure"], env, timeout=30)
         assert anon.returncode != 0
         assert "permission denied" in anon.stderr or "user name is empty" in anon.stderr

@@ -17,8 +17,7 @@ import pytest
 import chartgen
 from chartgen.helm import Helm
 from tests.runtime.netns import PodNetwork
-from tests.runtime.podspec import RenderedPod
-from tests.runtime.redis_cluster import PATH, RedisPods
+from tests.runtime.redis_cluster import RedisPods
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(600)]
 
@@ -114,12 +113,8 @@ def test_password_is_required_and_kept_out_of_the_configmaps(cluster):
 def _helm_test(cluster, via=1):
     """The rendered helm test Pod, run in pod VIA's network namespace (same render: same password)."""
     pod_obj = next(o for o in cluster.objects if o["kind"] == "Pod")
-    pod = RenderedPod(cluster.objects, 0, cluster.workdir / "helm-test", workload=pod_obj)
-    pod.materialize()
-    c = pod.container("test")
-    env = {**c.env, "PATH": PATH}
-    env.pop("MASTER_SERVICE")  # a Service needs Kubernetes; the e2e suite checks it
-    return cluster.net.run(f"{STS}-{via}", c.argv, env, timeout=120)
+    # a Service needs Kubernetes; the e2e suite checks MASTER_SERVICE
+    return cluster.run_workload(pod_obj, via, timeout=120, unset=("MASTER_SERVICE",))
 
 
 def test_helm_test_script_passes_on_the_healthy_cluster(cluster):
