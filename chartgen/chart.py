@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from . import kubeschema, policy
-from .errors import LintError
+from .errors import ChartNotFoundError, LintError
 from .helm import Helm
 
 
@@ -22,7 +22,16 @@ class Chart:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / "Chart.yaml").read_text())
+        try:
+            meta = yaml.safe_load((self.path / "Chart.yaml").read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ChartNotFoundError(
+                f"{self.path}/Chart.yaml: not valid YAML{where}; fix it or regenerate the chart") from None
+        if not isinstance(meta, dict) or not meta.get("name"):
+            raise ChartNotFoundError(f"{self.path}/Chart.yaml: no chart name; regenerate the chart")
+        return meta
 
     @property
     def name(self) -> str:
@@ -61,7 +70,3 @@ class Chart:
         if problems:
             raise LintError(str(self.path), problems)
         return problems
-
-    def package(self, destination: Path, helm: Helm | None = None) -> Path:
-        destination.mkdir(parents=True, exist_ok=True)
-        return (helm or Helm()).package(self.path, destination)

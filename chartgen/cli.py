@@ -152,7 +152,9 @@ def _chart_dir(path: Path, flag: str = "CHART_DIR"):
     if not path.is_dir() or not (path / "Chart.yaml").is_file():
         what = "does not exist" if not path.exists() else "has no Chart.yaml" if path.is_dir() else "is not a directory"
         raise ChartNotFoundError(f"{flag} {path}: {what}; pass a generated chart directory")
-    return Chart(path)
+    chart = Chart(path)
+    chart.metadata  # a Chart.yaml that cannot be read fails here, with its own line
+    return chart
 
 
 def cmd_topology(args) -> int:

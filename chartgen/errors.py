@@ -19,6 +19,10 @@ class OutputExistsError(ChartgenError):
     pass
 
 
+class OutputLocationError(OutputExistsError):
+    """An output path that is not (and cannot become) a directory chartgen may write into."""
+
+
 class ValuesFileError(ChartgenError):
     pass
 

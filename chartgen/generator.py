@@ -17,7 +17,8 @@ from . import values as values_mod
 from . import versioning
 from .chart import Chart
 from .describe import annotations as describe_annotations
-from .errors import InvalidValueError, OutputExistsError
+from .errors import InvalidValueError
+from .paths import replaceable_chart_dir, writable_dir
 from .naming import check_name
 from .readme import values_table
 from .render import render_file, render_tree
@@ -56,10 +57,7 @@ def generate(
     chosen = spec.flavor(flavor)
     check_name(name, spec)
     output = Path(output) if output is not None else Path.cwd() / name
-    if output.exists() and not force:
-        raise OutputExistsError(
-            f"--output {output}: already exists; pass --force to replace it or choose another directory"
-        )
+    replaceable_chart_dir(output, "--output", force)
     versioning.check_bump(bump)
     if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
         raise InvalidValueError(f"--replicas {replicas!r}: must be a whole number such as 3")
@@ -79,7 +77,7 @@ def generate(
     )
     values_mod.validate(chart_values, schema, spec.replicas_field, spec.quorum)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
+    writable_dir(output.parent, "--output")
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=output.parent))
     staging.chmod(0o755)
     try:

@@ -12,7 +12,7 @@ import logging
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import semver
 import yaml
@@ -124,16 +124,12 @@ class Helm:
         namespace: str = "default",
         values: dict[str, Any] | None = None,
         is_upgrade: bool = False,
-        show_only: str | None = None,
-        kube_version: str | None = None,
     ) -> list[dict[str, Any]]:
         # render for the pinned Kubernetes version, not the one helm was built against
         args = ["template", release, str(chart), "--namespace", namespace, "--values", "-",
-                "--kube-version", kube_version or pin("KUBERNETES_VERSION")]
+                "--kube-version", pin("KUBERNETES_VERSION")]
         if is_upgrade:
             args.append("--is-upgrade")
-        if show_only:
-            args += ["--show-only", show_only]
         text = self.run(args, json.dumps(values or {}).encode())
         return [doc for doc in yaml.safe_load_all(text) if doc]
 
@@ -172,8 +168,7 @@ class Helm:
 
     def uninstall(self, release: str, namespace: str, wait: bool = True) -> None:
         async def go():
-            client = self.client()
-            await client._command.uninstall(release, namespace=namespace, wait=wait)
+            await self._command.uninstall(release, namespace=namespace, wait=wait)
 
         try:
             asyncio.run(go())
@@ -221,7 +216,3 @@ class Helm:
                 return None
             raise _registry_error(err, "pull", ref.rsplit("/", 1)[0]) from err
         return next(iter(sorted(destination.glob("*.tgz"))), None)
-
-
-def documents(manifests: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [m for m in manifests if m.get("kind") == kind]

@@ -36,6 +36,7 @@ from .errors import (
     VersionConflictError,
 )
 from .helm import Helm
+from .paths import writable_dir
 
 #: mtime of every file in a packaged chart (SOURCE_DATE_EPOCH wins): 2000-01-01T00:00:00Z
 FIXED_MTIME = 946684800
@@ -85,7 +86,7 @@ def package_chart(chart: Path, destination: Path, helm: Helm | None = None) -> P
     chart = Path(chart)
     meta = check_chart_dir(chart)
     destination = Path(destination)
-    destination.mkdir(parents=True, exist_ok=True)
+    writable_dir(destination, "--destination")
     with tempfile.TemporaryDirectory(prefix="chartgen-package-") as tmp:
         copy = Path(tmp) / meta["name"]
         shutil.copytree(chart, copy, symlinks=False)
@@ -124,7 +125,7 @@ def package(charts: Iterable[Path], destination: Path, helm: Helm | None = None)
                     "version never changes: bump the chart's version (chartgen generate --force --bump "
                     "patch|minor|major) or remove that file"
                 )
-        destination.mkdir(parents=True, exist_ok=True)
+        writable_dir(destination, "--destination")
         out = []
         for pkg in made:
             there = destination / pkg.filename
@@ -254,7 +255,7 @@ def publish(charts: Iterable[Path], repo_dir: Path, url: str | None = None, helm
     With no URL the entries' urls are relative (``etcd-0.1.0.tgz``): helm resolves them against
     wherever the repository is served. Nothing is written unless every chart can be added.
     """
-    repo_dir = Path(repo_dir)
+    repo_dir = writable_dir(Path(repo_dir), "--repo-dir")
     charts = [Path(c) for c in charts] or chart_dirs(repo_dir)
     if not charts:
         raise ChartNotFoundError(
@@ -301,7 +302,7 @@ def publish(charts: Iterable[Path], repo_dir: Path, url: str | None = None, helm
 
         if not to_add:
             return result
-        repo_dir.mkdir(parents=True, exist_ok=True)
+        writable_dir(repo_dir, "--repo-dir")
         for pkg in to_add:
             entries = index["entries"].setdefault(pkg.name, [])
             entries[:] = [e for e in entries if str(e["version"]) != pkg.version]

@@ -79,7 +79,8 @@ class Kube:
         try:
             api = config.new_client_from_config(config_file=kubeconfig)
         except Exception as err:  # the loader raises ConfigException, ValueError, ...
-            raise ClusterUnreachableError(f"--kubeconfig {kubeconfig}: cannot be used ({err}); fix or replace it") from None
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ClusterUnreachableError(f"--kubeconfig {kubeconfig}: cannot be used ({first}); fix or replace it") from None
         api.configuration.retries = 0
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
@@ -108,13 +109,14 @@ class Kube:
         items.sort(key=lambda e: str(e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
         return items[-limit:]
 
-    def log_tail(self, namespace: str, pod: str, container: str, previous: bool) -> list[str]:
+    def log_tail(self, namespace: str, pod: str, container: str, previous: bool,
+                 lines: int = LOG_LINES) -> list[str]:
         try:
             text = self.core.read_namespaced_pod_log(pod, namespace, container=container,
-                                                     tail_lines=LOG_LINES, previous=previous)
+                                                     tail_lines=lines, previous=previous)
         except Exception:  # no log yet (never started), or the previous one is gone
             return []
-        return [ln for ln in (text or "").splitlines() if ln.strip()][-LOG_LINES:]
+        return [ln for ln in (text or "").splitlines() if ln.strip()][-lines:]
 
     def claims(self, namespace: str, release: str) -> list[str]:
         items = self.core.list_namespaced_persistent_volume_claim(namespace, label_selector=f"{INSTANCE}={release}").items
@@ -168,8 +170,10 @@ def progress(kube: Kube, namespace: str, release: str) -> Progress:
     return Progress(len(ready), max(desired, len(pods)), waiting)
 
 
-def diagnose(kube: Kube, namespace: str, release: str) -> list[str]:
-    """Events and last log lines of the release's pods that are not ready (hooks included)."""
+def diagnose(kube: Kube, namespace: str, release: str, every_pod: bool = False,
+             log_lines: int = LOG_LINES) -> list[str]:
+    """Events and last log lines of the release's pods that are not ready (hooks included);
+    of every pod with EVERY_POD (the e2e suite's failure report)."""
     lines: list[str] = []
     try:
         workloads = kube.workloads(namespace, release)
@@ -182,9 +186,10 @@ def diagnose(kube: Kube, namespace: str, release: str) -> list[str]:
         if not pods:
             lines.append(f"no pods were created for release {release} in namespace {namespace}")
         for pod in pods.values():
-            if pod_ready(pod) or pod.status.phase == "Succeeded":
+            if (pod_ready(pod) or pod.status.phase == "Succeeded") and not every_pod:
                 continue
-            lines.append(f"pod {pod.metadata.name}: {pod.status.phase}; {pod_problem(pod)}")
+            state = "ready" if pod_ready(pod) else pod_problem(pod)
+            lines.append(f"pod {pod.metadata.name}: {pod.status.phase}; {state}")
             events = kube.events(namespace, "Pod", pod.metadata.name, limit=20)
             warnings = [ev for ev in events if ev.type != "Normal"]
             for ev in warnings[-5:] or events[-3:]:
@@ -196,7 +201,7 @@ def diagnose(kube: Kube, namespace: str, release: str) -> list[str]:
                 previous = bool(cs.restart_count) and not (cs.state and cs.state.running)
                 if not (started or previous):
                     continue
-                for ln in kube.log_tail(namespace, pod.metadata.name, cs.name, previous):
+                for ln in kube.log_tail(namespace, pod.metadata.name, cs.name, previous, log_lines):
                     lines.append(f"  log {cs.name}: {ln}")
     except Exception as err:  # diagnostics must never hide helm's own error
         lines.append(f"(could not read pods and events: {type(err).__name__}: {str(err).splitlines()[0][:200]})")

@@ -92,6 +92,10 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     # shell commands run in the rootfs (chroot, as root) after the packages and files are in
     commands: list[str] = field(default_factory=list)
+    # "debian": the bookworm minbase rootfs; "scratch": only `files` (a distroless image)
+    base: str = "debian"
+    # pin key in tests/images/manifest.yaml: the executables are pruned to exactly that image's
+    prune_to: str = ""
 
 
 def _chroot_apt_install(root: Path, packages: list[str]) -> None:
@@ -169,12 +173,14 @@ def build_image(recipe: Recipe, force: bool = False) -> tuple[str, Path]:
     out = images_dir() / f"{recipe.name}-{tag}.oci.tar"
     if out.exists() and not force:
         return ref, out
-    base = base_rootfs_tarball()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(dir=images_dir()) as tmp:
         root = Path(tmp) / "rootfs"
         root.mkdir()
-        _sh(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(base)])
+        if recipe.base == "debian":
+            _sh(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(base_rootfs_tarball())])
+        else:
+            _scratch_root(root)
         if recipe.apt_packages:
             _chroot_apt_install(root, recipe.apt_packages)
         for dest, src in recipe.files().items():
@@ -184,6 +190,8 @@ def build_image(recipe: Recipe, force: bool = False) -> tuple[str, Path]:
         for command in recipe.commands:
             _sh(["chroot", str(root), "/bin/sh", "-ec", command],
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
+        if recipe.prune_to:
+            _prune(root, recipe.prune_to)
         _clean_rootfs(root)
         _oci_archive(root, ref, recipe, out)
     log(f"image {ref} packed in {time.monotonic() - t0:.0f}s ({out.stat().st_size >> 20} MiB)")
@@ -207,31 +215,82 @@ def ctr_import(archive: Path, address: Path) -> None:
     _sh(["ctr", "--address", str(address), "-n", "k8s.io", "images", "import", str(archive)])
 
 
-# ---- recipes -----------------------------------------------------------------
+# ---- what the default images hold (tests/images/manifest.yaml) ----------------
+
+MANIFEST = config.REPO_ROOT / "tests" / "images" / "manifest.yaml"
+BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin")
+
+
+def _manifest(key: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(MANIFEST.read_text())[key]
+
+
+def _scratch_root(root: Path) -> None:
+    """What distroless/static has besides the binaries: users, /tmp, CA-less /etc."""
+    for d in ("etc", "tmp", "home/nonroot", "var/lib"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/sbin/nologin\n"
+                                     "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")
+    (root / "etc/group").write_text("root:x:0:\nnonroot:x:65532:\n")
+
+
+def _prune(root: Path, key: str) -> None:
+    """Delete every executable the image pinned under KEY does not hold: its Debian packages'
+    own executables and its listed files stay, /bin/sh stays its shell, the rest goes."""
+    entry = _manifest(key)
+    keep = {"/bin/sh"} | set(entry.get("files", []))
+    names = {os.path.basename(f) for f in entry.get("files", [])}
+    for package in entry.get("debian", []):
+        listed = subprocess.run(["chroot", str(root), "dpkg-query", "-L", package], text=True,
+                                capture_output=True, check=True).stdout.split()
+        keep.update(p for p in listed if os.path.dirname(p).lstrip("/") in BIN_DIRS)
+    # merged /usr: /bin/x of a package list is /usr/bin/x on disk
+    keep |= {f"/usr{p}" for p in keep if p.startswith(("/bin/", "/sbin/"))}
+    for d in BIN_DIRS:
+        folder = root / d
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for item in folder.iterdir():
+            path = f"/{d}/{item.name}"
+            if path in keep or item.name in names:
+                continue
+            if item.is_file() or item.is_symlink():
+                item.unlink()
+
 
 def _etcd_files() -> dict[str, Path]:
     d = build.build_etcd()
     return {f"/usr/local/bin/{n}": d / n for n in ("etcd", "etcdctl", "etcdutl")}
 
 
-def _redis_files() -> dict[str, Path]:
-    # The image is also the chart's kubectlImage: its copy-kubectl init container runs
-    # `cp /bin/kubectl ...` (registry.k8s.io/kubectl layout); the localkube-built kubectl is static.
+def _etcd_tools_files() -> dict[str, Path]:
+    d = build.build_etcd()
+    return {"/bin/sh": Path("/bin/bash-static"), **{f"/usr/local/bin/{n}": d / n for n in ("etcd", "etcdctl")}}
+
+
+def _kubectl_files() -> dict[str, Path]:
     return {"/bin/kubectl": build.binaries()["kubectl"]}
 
 
 RECIPES: dict[str, Recipe] = {
-    "etcd": Recipe(name="etcd", tag=lambda: config.version("ETCD_VERSION"),
-                   files=_etcd_files, cmd=["etcd"]),
-    # Debian's redis-server, redis-sentinel and redis-cli (redis-tools) in /usr/bin, on PATH
-    # like the official image's /usr/local/bin (the redis chart calls them by name); sh,
-    # timeout (coreutils) and getent (libc-bin) are in minbase. Plus kubectl at /bin/kubectl,
-    # so one image serves as both `image` and `kubectlImage`. Like the official image, the
-    # redis user is uid/gid 999 (charts run as 999; Debian's /etc/redis is redis-only, 2770,
-    # and the chart mounts its config under it). Tag = Debian's package set.
-    "redis": Recipe(name="redis", tag=lambda: f"{SUITE}-r2",
+    # gcr.io/etcd-development/etcd: the etcd binaries and nothing else (no shell)
+    "etcd": Recipe(name="etcd", tag=lambda: config.version("ETCD_VERSION"), base="scratch",
+                   files=_etcd_files, cmd=["/usr/local/bin/etcd"]),
+    # registry.k8s.io/etcd <= 3.6.4-0: bash-static as /bin/sh, etcd and etcdctl, no coreutils
+    "etcd-tools": Recipe(name="etcd-tools", tag=lambda: f"{config.version('ETCD_VERSION')}-bs1", base="scratch",
+                         files=_etcd_tools_files, cmd=["/bin/sh"]),
+    # registry.k8s.io/kubectl: only the static kubectl (no shell, no cp)
+    "kubectl": Recipe(name="kubectl", tag=lambda: config.version("KUBERNETES_VERSION"), base="scratch",
+                      files=_kubectl_files, cmd=["/bin/kubectl"]),
+    # redis: Debian's redis-server, redis-sentinel and redis-cli on a userland pruned to the
+    # official image's (tests/images/manifest.yaml), as uid/gid 999 like the official image
+    # (Debian's /etc/redis is redis-only, 2770, and the chart mounts its config under it)
+    "redis": Recipe(name="redis", tag=lambda: f"{SUITE}-r3",
                     apt_packages=["redis-server", "redis-sentinel", "redis-tools"],
-                    files=_redis_files, cmd=["redis-server"],
+                    cmd=["redis-server"], prune_to="REDIS_IMAGE",
                     commands=["groupmod -g 999 redis && usermod -u 999 -g 999 redis"
                               " && chown -R 999:999 /etc/redis /var/lib/redis"]),
 }

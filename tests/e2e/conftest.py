@@ -35,11 +35,11 @@ def _local() -> Cluster:
         return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
 
     kubeconfig = localkube.up()
-    etcd = image("etcd")
-    # the Debian redis image also carries kubectl at /bin/kubectl (localkube/images.py)
-    redis = image("redis")
-    return Cluster("local", Path(kubeconfig), {"etcd": {"image": etcd, "toolsImage": etcd},
-                                               "redis": {"image": redis, "kubectlImage": redis}})
+    # test images with exactly the default images' tools (tests/images/manifest.yaml)
+    return Cluster("local", Path(kubeconfig), {
+        "etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools")},
+        "redis": {"image": image("redis"), "kubectlImage": image("kubectl")},
+    })
 
 
 def _kind(request) -> Cluster:
@@ -83,13 +83,39 @@ def kube(cluster) -> Kube:
     return Kube(cluster.kubeconfig)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_namespace(request):
+    """A test module's NAMESPACE, deleted first if a previous run left it."""
+    ns = getattr(request.module, "NAMESPACE", None)
+    if ns is None:
+        yield
+        return
+    from kubernetes import client
+
+    kube = request.getfixturevalue("kube")
+    try:
+        kube.core.delete_namespace(ns)
+        kube.wait("old namespace gone", lambda: ns not in [n.metadata.name for n in kube.core.list_namespace().items],
+                  timeout=180)
+    except client.exceptions.ApiException as err:
+        if err.status != 404:
+            raise
+    yield
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """On failure, print the namespace's pods, events and logs: the why, not just the what."""
+    """On failure, print the release's pods, events and logs with chartgen's own diagnostics
+    (what `chartgen install` prints when helm fails): the why, not just the what."""
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed:
-        kube = item.funcargs.get("kube")
-        ns = getattr(item.module, "NAMESPACE", None)
-        if kube and ns:
-            report.sections.append(("cluster state", kube.diagnose(ns)))
+    cluster = item.funcargs.get("cluster")
+    ns, release = getattr(item.module, "NAMESPACE", None), getattr(item.module, "RELEASE", None)
+    if report.when == "call" and report.failed and cluster and ns and release:
+        from chartgen import release as releases
+
+        try:
+            lines = releases.diagnose(releases.Kube(str(cluster.kubeconfig)), ns, release, every_pod=True, log_lines=40)
+        except Exception as err:  # noqa: BLE001 - the report must not hide the failure
+            lines = [f"(no diagnostics: {err})"]
+        report.sections.append(("cluster state (chartgen diagnostics)", "\n".join(lines)))

@@ -46,30 +46,3 @@ class Kube:
                 last = err
             time.sleep(interval)
         raise TimeoutError(f"{what}: not within {timeout}s (last: {last!r})")
-
-    # -- failure diagnostics ------------------------------------------------------
-    def diagnose(self, ns: str, log_lines: int = 40) -> str:
-        out = []
-        try:
-            for p in self.pods(ns):
-                states = []
-                for cs in (p.status.init_container_statuses or []) + (p.status.container_statuses or []):
-                    st = cs.state
-                    state = "running" if st.running else (
-                        f"waiting:{st.waiting.reason}" if st.waiting else f"terminated:{st.terminated.reason}")
-                    states.append(f"{cs.name}={state} restarts={cs.restart_count}")
-                out.append(f"pod {p.metadata.name} phase={p.status.phase} ready={self.ready(p)} {' '.join(states)}")
-            events = self.core.list_namespaced_event(ns).items
-            for e in sorted(events, key=lambda e: str(e.last_timestamp or e.event_time))[-40:]:
-                out.append(f"event {e.involved_object.kind}/{e.involved_object.name}: {e.reason}: {e.message}")
-            for p in self.pods(ns):
-                for c in (p.spec.init_containers or []) + p.spec.containers:
-                    try:
-                        text = self.core.read_namespaced_pod_log(p.metadata.name, ns, container=c.name,
-                                                                 tail_lines=log_lines)
-                    except Exception as err:  # noqa: BLE001
-                        text = f"(no log: {err})"
-                    out.append(f"--- log {p.metadata.name}/{c.name}\n{text}")
-        except Exception as err:  # noqa: BLE001
-            out.append(f"(diagnostics failed: {err})")
-        return "\n".join(out)

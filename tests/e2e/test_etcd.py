@@ -174,17 +174,3 @@ def test_uninstall_leaves_no_pods_and_pvcs_follow_the_policy(helm, kube):
     # the generated password is kept too (helm.sh/resource-policy: keep), matching the kept data
     assert base64.b64decode(kube.core.read_namespaced_secret("etcd-auth", NAMESPACE).data["root-password"])
     print(f"\nfigures: {json.dumps({k: round(v, 2) for k, v in FIGURES.items()})}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_namespace(kube):
-    from kubernetes import client
-
-    try:
-        kube.core.delete_namespace(NAMESPACE)
-        kube.wait("old namespace gone", lambda: NAMESPACE not in
-                  [n.metadata.name for n in kube.core.list_namespace().items], timeout=180)
-    except client.exceptions.ApiException as err:
-        if err.status != 404:
-            raise
-    yield

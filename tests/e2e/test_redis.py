@@ -364,17 +364,3 @@ def test_uninstall_leaves_no_pods_and_keeps_secret_and_pvcs(helm, kube):
     assert pvcs == [f"data-{p}" for p in pod_names(5)]  # Retain on delete and on scale-down
     assert _password(kube)  # helm.sh/resource-policy: keep
     print(f"\nfigures: {json.dumps({k: round(v, 2) for k, v in FIGURES.items()})}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_namespace(kube):
-    from kubernetes import client
-
-    try:
-        kube.core.delete_namespace(NAMESPACE)
-        kube.wait("old namespace gone", lambda: NAMESPACE not in
-                  [n.metadata.name for n in kube.core.list_namespace().items], timeout=180)
-    except client.exceptions.ApiException as err:
-        if err.status != 404:
-            raise
-    yield

@@ -67,10 +67,8 @@ def _provider(path: str) -> str:
         from tests.runtime.etcd_cluster import etcd_binaries
 
         return str(etcd_binaries() / name)
-    if name == "kubectl":
-        from localkube import build
-
-        return str(build.binaries()["kubectl"])
+    if name == "kubectl":  # built with the local cluster (make cluster-build); resolved when run
+        return str(cache_dir() / "bin" / f"kubernetes-{pin('KUBERNETES_VERSION')}" / "kubectl")
     host = shutil.which(name, path="/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
     if not host:
         raise MissingTool(f"{path}: no stand-in for it on this machine")
@@ -129,3 +127,19 @@ def toolbox(key: str) -> Path:
         except OSError:  # another process made it first
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def recording_toolbox(key: str, names: tuple[str, ...], dest: Path, log: Path) -> Path:
+    """A copy of KEY's toolbox in DEST where each program in NAMES first appends its command
+    line to LOG (a test instrument: what `ps` would show), then runs the real one."""
+    box = toolbox(key)
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in box.iterdir():
+        target = dest / item.name
+        if item.name in names:
+            real = os.path.realpath(item)
+            target.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> "{log}"\nexec "{real}" "$@"\n')
+            target.chmod(0o755)
+        elif not target.exists():
+            target.symlink_to(os.readlink(item))
+    return dest

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chartgen.topology import rendered_peer_lists
-from tests.images.toolbox import key_of, toolbox, tools
+from tests.images.toolbox import key_of, recording_toolbox, toolbox, tools
 from tests.runtime.netns import PodNetwork
 from tests.runtime.podspec import Container, RenderedPod
 from tests.waiting import wait_for
@@ -30,11 +30,15 @@ from tests.waiting import wait_for
 
 class Pods:
     def __init__(self, objects: list[dict[str, Any]], workdir: Path, net: PodNetwork,
-                 skip_images: tuple[str, ...] = ()):
+                 skip_images: tuple[str, ...] = (), record: tuple[str, ...] = ()):
+        """RECORD: programs whose every command line is logged to commands.log (e.g. to prove
+        that no secret is ever passed on one)."""
         self.objects = objects
         self.workdir = workdir
         self.net = net
         self.skip_images = skip_images
+        self.record = record
+        self.commands_log = workdir / "commands.log"
         sts = next(o for o in objects if o["kind"] == "StatefulSet")
         self.sts = sts["metadata"]["name"]
 
@@ -66,7 +70,8 @@ class Pods:
         """A container's argv and environment with its image's tools: argv[0] resolved in
         the image (a missing tool fails here), PATH = the image's toolbox only."""
         key = key_of(c.image)
-        box = toolbox(key)
+        box = (recording_toolbox(key, self.record, self.workdir / "toolbox" / key, self.commands_log)
+               if self.record else toolbox(key))
         head = c.argv[0]
         tools(key).resolve(head)  # raises MissingTool when the image lacks it
         argv0 = str(box / ("sh" if head == "/bin/sh" else Path(head).name))

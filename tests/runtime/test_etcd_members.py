@@ -6,8 +6,6 @@ and environment the rendered StatefulSet gives it. The tests run in order on one
 """
 
 import os
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -207,7 +205,7 @@ def test_auth_and_tls_single_member(chart, tmp_path):
               "tls": {"peer": True, "client": True, "clientCertAuth": True}}
     objects = Helm().template(chart.path, "etcd", NS, values)
     with PodNetwork({"etcd-0": [FQDN.format(i=0)]}) as net:
-        pods = EtcdPods(objects, tmp_path, net)
+        pods = EtcdPods(objects, tmp_path, net, record=("etcdctl",))
         assert pods.start(0).returncode == 0
         assert "client-cert-auth: true" in pods.config(0)
         pods.wait("auth enabled", lambda: "Authentication Status: true" in pods.ctl(0, "auth", "status",
@@ -220,3 +218,9 @@ def test_auth_and_tls_single_member(chart, tmp_path):
                                   "get", "/secure"], env, timeout=30)
         assert anon.returncode != 0
         assert "permission denied" in anon.stderr or "user name is empty" in anon.stderr
+        # the scripts created the root user and enabled auth, and the password was never on
+        # a command line (where `ps` shows it): every etcdctl call was recorded
+        password = pods.env(0, "agent")["ROOT_PASSWORD"]
+        calls = pods.commands_log.read_text()
+        assert "user add root" in calls and "auth enable" in calls
+        assert password not in calls
