@@ -11,7 +11,7 @@ export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 PYTEST   ?= $(PY) -m pytest
 
-.PHONY: setup host-deps helm etcd demo charts test e2e bench cluster-build cluster-up cluster-down clean
+.PHONY: setup host-deps helm etcd checkov demo charts test e2e bench cluster-build cluster-up cluster-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -33,6 +33,10 @@ host-deps:
 etcd:
 	@sh tools/build-etcd.sh >/dev/null
 
+## checkov: the peer linter the chart tests run, in its own virtualenv (CHECKOV_VERSION).
+checkov:
+	@sh tools/install-checkov.sh >/dev/null
+
 ## demo: the main job on the embedded presets; no cluster needed.
 demo: setup
 	@$(CHARTGEN) presets
@@ -51,7 +55,7 @@ charts: setup
 	@$(CHARTGEN) publish --repo-dir charts
 
 ## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
-test: setup host-deps etcd
+test: setup host-deps etcd checkov
 	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
 ## e2e: the end-to-end suite on the local single-node cluster (built and started here).

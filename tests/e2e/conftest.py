@@ -83,6 +83,22 @@ def kube(cluster) -> Kube:
     return Kube(cluster.kubeconfig)
 
 
+@pytest.fixture(scope="module")
+def helm(cluster):
+    from chartgen.helm import Helm
+
+    return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
+
+
+@pytest.fixture(scope="module")
+def chart(request, tmp_path_factory):
+    """The chart of the test module's PRESET, generated with its defaults."""
+    import chartgen
+
+    preset = request.module.PRESET
+    return chartgen.generate(preset, preset, output=tmp_path_factory.mktemp("e2e") / preset)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def fresh_namespace(request):
     """A test module's NAMESPACE, deleted first if a previous run left it."""

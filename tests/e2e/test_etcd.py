@@ -10,26 +10,14 @@ import time
 
 import pytest
 
-import chartgen
 from chartgen.errors import HelmError
-from chartgen.helm import Helm
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-etcd"
-RELEASE = "etcd"
+PRESET = RELEASE = "etcd"
 SELECTOR = "app.kubernetes.io/instance=etcd,app.kubernetes.io/component=member"
 FIGURES: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory):
-    return chartgen.generate("etcd", "etcd", output=tmp_path_factory.mktemp("e2e") / "etcd")
-
-
-@pytest.fixture(scope="module")
-def helm(cluster):
-    return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +147,16 @@ def test_rolling_upgrade_keeps_quorum_and_secrets(chart, helm, kube, base_values
     assert worst["ready"] >= 2, f"quorum lost during the rollout (ready went down to {worst['ready']})"
     assert _secret(kube) == before
     assert "OK: 3 healthy voting members" in helm.test(RELEASE, NAMESPACE)
+
+
+def test_an_upgrade_rendered_without_the_cluster_cannot_change_the_password(chart, helm, kube, base_values):
+    """helm upgrade --dry-run=client renders with a blind lookup: the chart refuses instead of
+    drawing a new password for the data that the kept one protects."""
+    before = _secret(kube)
+    args = ["upgrade", RELEASE, str(chart.path), "--namespace", NAMESPACE, "--dry-run=client", "--values", "-"]
+    with pytest.raises(HelmError, match="rendered without access to the cluster.*auth.existingSecret"):
+        helm.run(args, json.dumps(base_values).encode())
+    assert _secret(kube) == before
 
 
 def test_install_with_four_members_is_refused_by_the_schema(chart, helm, base_values):

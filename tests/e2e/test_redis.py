@@ -13,14 +13,12 @@ import time
 
 import pytest
 
-import chartgen
-from chartgen.helm import Helm
 from tests.e2e.kube import Kube
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-redis"
-RELEASE = "redis"
+PRESET = RELEASE = "redis"
 STS = "redis-node"
 SELECTOR = "app.kubernetes.io/instance=redis,app.kubernetes.io/component=member"
 ROLE_LABEL = "chartgen.io/role"
@@ -40,16 +38,6 @@ def pod_of(host: str) -> str:
 
 def pod_names(n: int) -> list[str]:
     return [f"{STS}-{i}" for i in range(n)]
-
-
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory):
-    return chartgen.generate("redis", "redis", output=tmp_path_factory.mktemp("e2e") / "redis")
-
-
-@pytest.fixture(scope="module")
-def helm(cluster):
-    return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,21 @@ def test_members_form_one_cluster_with_a_leader(cluster):
     assert len(ids) == 1  # one cluster, not three
 
 
+def _probe(cluster, i):
+    return cluster.run(i, "agent", cluster.pod(i).handler("agent", "readinessProbe"), timeout=30)
+
+
+def test_readiness_means_a_voter_serving_clients_by_its_fqdn(cluster):
+    for i in range(3):
+        proc = _probe(cluster, i)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    cluster.kill(1)  # its etcd is gone: its pod must not be ready
+    proc = _probe(cluster, 1)
+    assert proc.returncode != 0 and "member list through" in proc.stdout
+    assert cluster.start(1).returncode == 0
+    cluster.wait("etcd-1 ready again", lambda: _probe(cluster, 1).returncode == 0, timeout=60)
+
+
 def test_a_write_is_read_from_every_member(cluster):
     cluster.ctl(0, "put", "/demo/greeting", "hello")
     for i in range(3):

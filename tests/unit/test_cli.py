@@ -74,9 +74,17 @@ def test_existing_output_needs_force(tmp_path):
     proc = run_cli("generate", "--preset", "etcd", "--name", "e", "--output", str(existing))
     _assert_clean_failure(proc, tmp_path, "already exists", "--force")
     assert (existing / "keep.txt").read_text() == "mine"
+    # --force replaces a chart, never someone's folder
+    forced = run_cli("generate", "--preset", "etcd", "--name", "e", "--output", str(existing), "--force")
+    _assert_clean_failure(forced, tmp_path, "holds no chart", "--force replaces only a chart directory")
+    assert (existing / "keep.txt").read_text() == "mine"
+    (existing / "keep.txt").unlink()
+    assert run_cli("generate", "--preset", "etcd", "--name", "e", "--output", str(existing)).returncode != 0
+    assert run_cli("generate", "--preset", "etcd", "--name", "e", "--output", str(existing), "--force").returncode == 0
+    (existing / "README.md").write_text("old chart")
     forced = run_cli("generate", "--preset", "etcd", "--name", "e", "--output", str(existing), "--force")
     assert forced.returncode == 0, forced.stderr
-    assert not (existing / "keep.txt").exists() and (existing / "Chart.yaml").is_file()
+    assert (existing / "README.md").read_text() != "old chart" and (existing / "Chart.yaml").is_file()
     assert sorted(os.listdir(tmp_path)) == ["existing"]
 
 

@@ -7,9 +7,10 @@
 #   unknown  anything else (down, loading, a master the sentinels do not confirm)
 # The label is set on every change and re-asserted every RESYNC seconds (nothing is lost if
 # a patch fails or someone edits the label). The role is also written to RUN_DIR/role.
-# Without a service account token or kubectl (e.g. outside Kubernetes) labels are skipped.
+# It reaches the API through the pod's kubectl proxy sidecar (common.sh: kubectl_setup); while
+# there is none (e.g. outside Kubernetes) labels are skipped.
 # Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below).
-# Env: RUN_DIR INTERVAL ROLE_LABEL [TOKEN_FILE] [KUBECTL] [STALE_AFTER] + lib.sh's
+# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY KUBECTL_DIR [STALE_AFTER] + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
@@ -18,17 +19,19 @@ self=$(self_fqdn) || exit 1
 INTERVAL=${INTERVAL:-1}
 RESYNC=${RESYNC:-60}
 ROLE_LABEL=${ROLE_LABEL:-chartgen.io/role}
-TOKEN_FILE=${TOKEN_FILE:-/var/run/secrets/kubernetes.io/serviceaccount/token}
-KUBECTL=${KUBECTL:-kubectl}
 
-labels=1
-if [ ! -r "$TOKEN_FILE" ]; then
-  log "no service account token at $TOKEN_FILE: role labels are off (the role is still written to $RUN_DIR/role)"
-  labels=
-elif ! command -v "$KUBECTL" >/dev/null 2>&1; then
-  log "$KUBECTL not found: role labels are off"
-  labels=
-fi
+# labels once the kubectl sidecar is found (checked again every round until then)
+labels=
+find_api() {
+  [ -z "$labels" ] || return 0
+  if kubectl_setup; then
+    labels=1
+    log "labelling through the kubectl proxy at $API_PROXY"
+  elif [ -z "${api_missing_said:-}" ]; then
+    log "no kubectl proxy sidecar in this pod (yet): role labels are off; the role is written to $RUN_DIR/role"
+    api_missing_said=1
+  fi
+}
 
 observed_role() {
   if ! server_role 127.0.0.1; then
@@ -81,6 +84,7 @@ forget_departed() {
 
 last= labelled= labelled_at=0 checked_at=0
 while :; do
+  find_api
   role=$(observed_role)
   if [ "$role" != "$last" ]; then
     log "role: ${last:-none} -> $role"
@@ -88,7 +92,7 @@ while :; do
     printf '%s\n' "$role" >"$RUN_DIR/role.tmp" && mv "$RUN_DIR/role.tmp" "$RUN_DIR/role"
   fi
   if [ -n "$labels" ] && { [ "$role" != "$labelled" ] || [ $(($(now) - labelled_at)) -ge "$RESYNC" ]; }; then
-    if out=$("$KUBECTL" label --overwrite pod "$POD_NAME" "$ROLE_LABEL=$role" 2>&1); then
+    if out=$(kube label --overwrite pod "$POD_NAME" "$ROLE_LABEL=$role" 2>&1); then
       [ "$role" = "$labelled" ] || log "labelled $POD_NAME $ROLE_LABEL=$role"
       labelled=$role labelled_at=$(now)
     else

@@ -31,12 +31,12 @@ pause() {
   fi
 }
 
-# retry TRIES DELAY COMMAND...: run COMMAND until it succeeds, at most TRIES times,
-# pausing DELAY seconds in between; its last output stays in retry_out; 1 when it never did
+# retry TRIES DELAY COMMAND...: run COMMAND (in this shell: a function may keep state) until
+# it succeeds, at most TRIES times, pausing DELAY seconds in between; 1 when it never did
 retry() {
   _r_tries=$1 _r_delay=$2 _r_n=0
   shift 2
-  until retry_out=$("$@" 2>&1); do
+  until "$@"; do
     _r_n=$((_r_n + 1))
     [ "$_r_n" -lt "$_r_tries" ] || return 1
     pause "$_r_delay" || return 1
@@ -128,3 +128,28 @@ wait_resolvable() {
     pause 1 || return 1
   done
 }
+
+# ---- the Kubernetes API, for agents (chartgen.apiProxyContainer) ----
+
+# kubectl_setup: find this pod's kubectl proxy sidecar (shareProcessNamespace: its process is
+# visible here), copy its binary to KUBECTL_DIR and point `kube` at the proxy. Needs `cp`.
+# 1 when there is no such sidecar (yet).
+kubectl_setup() {
+  [ -z "${KUBECTL_BIN:-}" ] || return 0
+  for _ks_d in /proc/[0-9]*; do
+    read -r _ks_comm 2>/dev/null <"$_ks_d/comm" || continue
+    [ "$_ks_comm" = kubectl ] || continue
+    # the same pod shares one network namespace (on a shared host, other kubectls do not);
+    # -ef (same file) is in dash's, bash's and busybox's test
+    # shellcheck disable=SC3013
+    [ "$_ks_d/ns/net" -ef /proc/self/ns/net ] || continue
+    cp "$_ks_d/exe" "$KUBECTL_DIR/kubectl.tmp" 2>/dev/null || continue
+    mv -f "$KUBECTL_DIR/kubectl.tmp" "$KUBECTL_DIR/kubectl" || continue
+    KUBECTL_BIN=$KUBECTL_DIR/kubectl
+    return 0
+  done
+  return 1
+}
+
+# kube ARGS...: kubectl through the pod's API proxy, in the pod's namespace (run kubectl_setup first)
+kube() { "$KUBECTL_BIN" --server="$API_PROXY" --namespace="$POD_NAMESPACE" --request-timeout=5s "$@"; }

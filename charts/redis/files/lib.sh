@@ -80,6 +80,7 @@ EOF
 # sets v_answers (sentinels that named a master), v_best (the host named most often),
 # v_votes (how often), v_best_down (non-empty when one of those sentinels sees it down or
 # failing over), v_top (host named with the highest config epoch) and v_top_epoch.
+# shellcheck disable=SC2120 # callers in other scripts pass SKIP
 views() {
   v_answers=0 v_best= v_votes=0 v_best_down= v_top= v_top_epoch=-1
   _tally=

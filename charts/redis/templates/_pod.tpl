@@ -102,18 +102,34 @@ volume with a short-lived token, the cluster CA and the namespace. (no parameter
 {{- end -}}
 
 {{/*
-kubectl for an image that has none: an init container copies the static binary of
-Kubernetes' own kubectl image into an emptyDir the agent mounts at /opt/kubectl:
-(dict "image" .Values.kubectlImage "resources" ... "securityContext" ...)
+The Kubernetes API for agents in images without kubectl. Kubernetes' kubectl image has no shell
+and no `cp`, so nothing can copy its binary out; instead it runs as a sidecar, `kubectl proxy`
+on 127.0.0.1 (it alone holds the API token), and the pod shares one process namespace, where
+an agent copies the sidecar's own binary (/proc/<pid>/exe) and calls the API through the proxy
+(common.sh: kubectl_setup). Use with `shareProcessNamespace: true` on the pod and
+chartgen.kubectlVolume for the agent's copy:
+(dict "image" .Values.kubectlImage "port" 8001 "resources" ... "securityContext" ...)
 */}}
-{{- define "chartgen.kubectlInitContainer" -}}
-- name: copy-kubectl
+{{- define "chartgen.apiProxyContainer" -}}
+- name: kubectl
   {{- include "chartgen.containerImage" .image | nindent 2 }}
-  command: [cp, /bin/kubectl, /opt/kubectl/kubectl]
+  # only this pod reaches it (127.0.0.1; kubectl's default accepts only local Host headers)
+  command: [/bin/kubectl, proxy, --address=127.0.0.1, --port={{ .port }}]
   {{- include "chartgen.containerLimits" . | nindent 2 }}
   volumeMounts:
-    - name: kubectl
-      mountPath: /opt/kubectl
+    {{- include "chartgen.apiTokenMount" . | nindent 4 }}
+{{- end -}}
+
+{{/* The environment an agent needs to find the proxy: (dict "port" 8001) */}}
+{{- define "chartgen.apiProxyEnv" -}}
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: API_PROXY
+  value: "http://127.0.0.1:{{ .port }}"
+- name: KUBECTL_DIR
+  value: /opt/kubectl
 {{- end -}}
 
 {{- define "chartgen.kubectlVolume" -}}
@@ -125,7 +141,6 @@ Kubernetes' own kubectl image into an emptyDir the agent mounts at /opt/kubectl:
 {{- define "chartgen.kubectlMount" -}}
 - name: kubectl
   mountPath: /opt/kubectl
-  readOnly: true
 {{- end -}}
 
 {{/* Labels of a helper pod (helm test, hook Job) of component COMPONENT: it may reach the
