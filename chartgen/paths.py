@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from .errors import OutputLocationError
@@ -19,9 +20,8 @@ def writable_dir(path: Path, flag: str) -> Path:
             break
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".chartgen-write-test"
-        probe.touch()
-        probe.unlink()
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".chartgen-write-test-"):
+            pass
     except OSError as err:
         raise OutputLocationError(f"{flag} {path}: cannot write there ({err.strerror}); pass a writable directory") from None
     return path

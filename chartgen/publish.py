@@ -86,7 +86,7 @@ def package_chart(chart: Path, destination: Path, helm: Helm | None = None) -> P
     chart = Path(chart)
     meta = check_chart_dir(chart)
     destination = Path(destination)
-    writable_dir(destination, "--destination")
+    destination.mkdir(parents=True, exist_ok=True)  # callers checked it (package, publish)
     with tempfile.TemporaryDirectory(prefix="chartgen-package-") as tmp:
         copy = Path(tmp) / meta["name"]
         shutil.copytree(chart, copy, symlinks=False)

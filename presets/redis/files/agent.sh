@@ -82,6 +82,21 @@ forget_departed() {
   stale_since=
 }
 
+# A master confirmed by the sentinels takes the master label from any other pod first: an old
+# master that froze (or lost its network) cannot clear its own label, and would otherwise stay
+# behind the master Service until its readiness fails.
+unlabel_other_masters() {
+  for _p in $PEERS; do
+    _pod=$(pod_of "$_p")
+    [ "$_pod" != "$POD_NAME" ] || continue
+    _l=$(kube get pod "$_pod" -o 'jsonpath={.metadata.labels}' 2>/dev/null) || continue
+    case $_l in *"\"$ROLE_LABEL\":\"master\""*) ;; *) continue ;; esac
+    if kube label --overwrite pod "$_pod" "$ROLE_LABEL=unknown" >/dev/null 2>&1; then
+      log "took the master label from $_pod"
+    fi
+  done
+}
+
 last= labelled= labelled_at=0 checked_at=0
 while :; do
   find_api
@@ -92,6 +107,7 @@ while :; do
     printf '%s\n' "$role" >"$RUN_DIR/role.tmp" && mv "$RUN_DIR/role.tmp" "$RUN_DIR/role"
   fi
   if [ -n "$labels" ] && { [ "$role" != "$labelled" ] || [ $(($(now) - labelled_at)) -ge "$RESYNC" ]; }; then
+    [ "$role" != master ] || unlabel_other_masters
     if out=$(kube label --overwrite pod "$POD_NAME" "$ROLE_LABEL=$role" 2>&1); then
       [ "$role" = "$labelled" ] || log "labelled $POD_NAME $ROLE_LABEL=$role"
       labelled=$role labelled_at=$(now)

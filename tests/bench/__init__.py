@@ -1,0 +1,1 @@
+"""One chaos and failover bench for every clustered preset (`make bench-cluster`)."""

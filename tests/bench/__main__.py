@@ -1,0 +1,80 @@
+"""make bench-cluster: python -m tests.bench [--cluster local] [--presets etcd,redis] [--runs 3]
+[--faults delete,freeze,all,rolling] [--out docs/bench]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+from tests.bench import presets, report
+from tests.bench.run import Bench
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench")
+    ap.add_argument("--cluster", choices=["local", "existing"], default="local")
+    ap.add_argument("--presets", default=",".join(presets.PRESETS))
+    ap.add_argument("--faults", default="delete,freeze,all,rolling")
+    ap.add_argument("--configs", default="defaults,bitnami")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("docs/bench"))
+    args = ap.parse_args()
+
+    import chartgen
+    from chartgen.helm import Helm
+    from tests.e2e.kube import Kube
+
+    if args.cluster == "local":
+        from localkube import cluster as localkube
+
+        kubeconfig = Path(localkube.up())
+
+        def image(name: str) -> dict:
+            repo, tag = localkube.load_image(name).rsplit(":", 1)
+            registry, repository = repo.split("/", 1)
+            return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+
+        images = {"etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools")},
+                  "redis": {"image": image("redis"), "kubectlImage": image("kubectl")}}
+    else:
+        kubeconfig, images = Path(os.environ["KUBECONFIG"]), {}
+        if "freeze" in args.faults:
+            raise SystemExit("--faults freeze needs the node's cgroups: use --cluster local or leave freeze out")
+    kube, helm = Kube(kubeconfig), Helm(kubeconfig=kubeconfig, timeout="10m")
+    runs, notes = [], {}
+    workdir = Path("/tmp/chartgen-bench")
+    for name in args.presets.split(","):
+        p = presets.PRESETS[name]
+        notes[name] = p.bitnami_note
+        chart = chartgen.generate(name, name, output=workdir / name, force=True).path
+        for config in args.configs.split(","):
+            ns = f"chartgen-bench-{name}-{config}"
+            bench = Bench(kube, helm, chart, p, images.get(name, {}), ns)
+            t0 = time.monotonic()
+            bench.install(config)
+            print(f"{name} {config}: installed and healthy in {time.monotonic() - t0:.1f}s", flush=True)
+            for fault in args.faults.split(","):
+                for n in range(args.runs):
+                    r = bench.run(fault, config, n)
+                    runs.append(r)
+                    print(f"  {fault:<8} run {n + 1}: writes resume after {r.resume_s:6.2f}s, longest gap "
+                          f"{r.longest_gap_s:6.2f}s, all ready after {r.ready_s:6.1f}s, "
+                          f"{r.acked} acknowledged, {r.lost} lost", flush=True)
+            bench.uninstall()
+    meta = {"cluster": args.cluster, "runs": args.runs, "host": f"{platform.machine()}, {os.cpu_count()} cores",
+            "date": time.strftime("%Y-%m-%d"),
+            "about": (f"`python -m tests.bench --cluster {args.cluster} --runs {args.runs}` on {os.cpu_count()} cores, "
+                      f"{time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster writer through the chart's "
+                      "client or primary Service, 3 s client timeout, counting only acknowledged writes "
+                      "(etcd `put`; Redis `SET` + `WAIT 1 1000` >= 1).")}
+    path = report.write(runs, notes, args.out, meta)
+    print(f"wrote {path}")
+    lost = sum(r.lost for r in runs)
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

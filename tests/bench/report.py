@@ -1,0 +1,97 @@
+"""The bench's output: a Markdown table, JSON for machines, and one SVG timeline per scenario
+(acknowledged writes over time around the fault, one line per configuration)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.bench.run import Run, summarize
+
+COLORS = {"defaults": "#1f77b4", "bitnami": "#d62728"}
+LABELS = {"defaults": "chartgen defaults", "bitnami": "most-used chart's settings"}
+
+
+def _fmt(m: dict[str, float]) -> str:
+    return f"{m['median']:.2f} ({m['min']:.2f}-{m['max']:.2f})" if m["min"] != m["max"] else f"{m['median']:.2f}"
+
+
+def markdown(runs: list[Run], notes: dict[str, str]) -> str:
+    rows = summarize(runs)
+    out = ["| preset | fault | settings | writes resume after (s) | longest gap (s) | all ready after (s) | "
+           "acknowledged / lost | vs. most-used |", "|---|---|---|---|---|---|---|---|"]
+    by = {(r["preset"], r["fault"], r["config"]): r for r in rows}
+    for r in rows:
+        ratio = ""
+        other = by.get((r["preset"], r["fault"], "bitnami"))
+        if r["config"] == "defaults" and other and r["resume_s"]["median"] > 0:
+            ratio = f"{other['resume_s']['median'] / r['resume_s']['median']:.1f}x faster"
+        elif r["config"] == "defaults" and other and r["resume_s"]["median"] == 0 and other["resume_s"]["median"] > 0:
+            ratio = "no gap"
+        out.append(f"| {r['preset']} | {r['fault']} | {LABELS[r['config']]} | {_fmt(r['resume_s'])} | "
+                   f"{_fmt(r['longest_gap_s'])} | {_fmt(r['ready_s'])} | {r['acked']} / {r['lost']} | {ratio} |")
+    out.append("")
+    out += [f"- {p}, most-used chart's settings: {note}" for p, note in sorted(notes.items())]
+    out.append("- Medians (min-max) over the runs; a gap shorter than 0.5 s counts as no interruption.")
+    return "\n".join(out) + "\n"
+
+
+def svg(runs: list[Run], preset: str, fault: str, width: int = 640, height: int = 240) -> str:
+    """Cumulative acknowledged writes against seconds from the fault, one line per setting
+    (the first run of each); a flat stretch is a time without acknowledged writes."""
+    sel = {}
+    for r in runs:
+        if r.preset == preset and r.fault == fault and r.config not in sel:
+            sel[r.config] = r.timeline
+    t_max = max((max(tl) for tl in sel.values() if tl), default=10.0)
+    t_min = -5.0
+    n_max = max((len(tl) for tl in sel.values()), default=1) or 1
+    left, right, top, bottom = 50, 10, 24, 30
+    w, h = width - left - right, height - top - bottom
+
+    def x(t: float) -> float:
+        return left + (t - t_min) / (t_max - t_min) * w
+
+    def y(n: int) -> float:
+        return top + h - n / n_max * h
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+             f'font-size="11"><rect width="100%" height="100%" fill="white"/>',
+             f'<text x="{left}" y="14" font-size="12">{preset}: {fault} — acknowledged writes over time</text>',
+             f'<line x1="{x(0):.1f}" y1="{top}" x2="{x(0):.1f}" y2="{top + h}" stroke="#888" stroke-dasharray="4 3"/>',
+             f'<text x="{x(0) + 3:.1f}" y="{top + 10}" fill="#555">fault</text>',
+             f'<line x1="{left}" y1="{top + h}" x2="{left + w}" y2="{top + h}" stroke="black"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + h}" stroke="black"/>']
+    step = 5 if t_max < 60 else 15
+    t = 0
+    while t <= t_max:
+        parts.append(f'<text x="{x(t):.1f}" y="{top + h + 14}" text-anchor="middle">{t:g}s</text>')
+        t += step
+    parts.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{n_max}</text>')
+    for i, (config, tl) in enumerate(sorted(sel.items())):
+        pts = " ".join(f"{x(tt):.1f},{y(k + 1):.1f}" for k, tt in enumerate(tl))
+        color = COLORS.get(config, "black")
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
+        parts.append(f'<text x="{left + w - 4}" y="{top + 14 + 14 * i}" text-anchor="end" fill="{color}">'
+                     f'{LABELS.get(config, config)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def write(runs: list[Run], notes: dict[str, str], out: Path, meta: dict[str, Any]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"meta": meta, **_json(runs)}, indent=1) + "\n")
+    md = [f"# Failover bench\n\n{meta.get('about', '')}\n", markdown(runs, notes), ""]
+    for preset, fault in sorted({(r.preset, r.fault) for r in runs}):
+        name = f"{preset}-{fault}.svg"
+        (out / name).write_text(svg(runs, preset, fault))
+        md.append(f"![{preset} {fault}]({name})")
+    (out / "README.md").write_text("\n".join(md) + "\n")
+    return out / "README.md"
+
+
+def _json(runs: list[Run]) -> dict[str, Any]:
+    from tests.bench.run import to_json
+
+    return to_json(runs)
