@@ -11,7 +11,7 @@ export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 PYTEST   ?= $(PY) -m pytest
 
-.PHONY: setup host-deps helm etcd checkov demo charts test e2e bench cluster-build cluster-up cluster-down clean
+.PHONY: setup host-deps helm etcd checkov demo charts test e2e bench bench-cluster cluster-build cluster-up cluster-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -70,6 +70,11 @@ cluster-build: setup
 ## bench: speed goals (generate + lint time).
 bench: setup
 	$(PY) -m chartgen.bench
+
+## bench-cluster: the failover bench of every clustered preset on the local cluster (tests/bench;
+## about an hour with 3 runs; not part of test or e2e). BENCH_ARGS="--runs 1 --presets etcd" narrows it.
+bench-cluster: setup host-deps etcd cluster-build
+	$(PY) -m tests.bench --cluster local $(BENCH_ARGS)
 
 cluster-up: cluster-build
 	$(PY) -m localkube up

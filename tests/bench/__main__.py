@@ -37,7 +37,7 @@ def main() -> int:
             registry, repository = repo.split("/", 1)
             return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
 
-        images = {"etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools")},
+        images = {"etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools"), "kubectlImage": image("kubectl")},
                   "redis": {"image": image("redis"), "kubectlImage": image("kubectl")}}
     else:
         kubeconfig, images = Path(os.environ["KUBECONFIG"]), {}

@@ -37,7 +37,7 @@ def _local() -> Cluster:
     kubeconfig = localkube.up()
     # test images with exactly the default images' tools (tests/images/manifest.yaml)
     return Cluster("local", Path(kubeconfig), {
-        "etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools")},
+        "etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools"), "kubectlImage": image("kubectl")},
         "redis": {"image": image("redis"), "kubectlImage": image("kubectl")},
     })
 

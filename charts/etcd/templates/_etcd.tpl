@@ -12,6 +12,14 @@
 {{- default (printf "%s-tls" (include "chartgen.fullname" .)) .Values.tls.existingSecret -}}
 {{- end -}}
 
+{{/* The scale-down hook may shrink this release's StatefulSet, and nothing else (rbac.yaml). */}}
+{{- define "etcd.roleRules" -}}
+- apiGroups: [apps]
+  resources: [statefulsets, statefulsets/scale]
+  resourceNames: [{{ include "chartgen.fullname" . }}]
+  verbs: [get, patch]
+{{- end -}}
+
 {{- define "etcd.clientServiceName" -}}{{ include "chartgen.fullname" . }}{{- end -}}
 
 {{/* The members' FQDNs (PEERS), from the library's one peer rule. */}}
