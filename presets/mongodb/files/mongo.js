@@ -123,8 +123,12 @@ function maybeInitiate() {
     say('note', `not initiating: ${d.reason}`);
     return;
   }
-  const local = connect(LOCAL);
-  local.getDB('admin').runCommand({ replSetInitiate: decide.initialConfig(env.REPLICA_SET, SELF) });
+  try {
+    connect(LOCAL).getDB('admin').runCommand({ replSetInitiate: decide.initialConfig(env.REPLICA_SET, SELF) });
+  } catch (e) {
+    say('log', `replSetInitiate failed (retried next round): ${errText(e)}`);
+    return;
+  }
   say('log', `initiated replica set ${env.REPLICA_SET} with ${SELF} (${d.reason})`);
   for (let i = 0; i < 60 && decide.roleOf(helloOf(LOCAL)) !== 'primary'; i++) sleep(500);
   primaryDuties();
