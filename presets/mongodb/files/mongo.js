@@ -28,10 +28,10 @@ const ORDINAL = Number(String(env.POD_NAME || '').replace(/.*-/, ''));
 function say(kind, text) { print(`${kind} ${String(text).replace(/\s+/g, ' ')}`); }
 function errText(e) { return (e && (e.codeName ? `${e.codeName}: ${e.message}` : e.message)) || String(e); }
 
-// A direct connection to one mongod (no discovery), with short timeouts.
+// A direct connection to one mongod (no discovery; reads allowed on a secondary), short timeouts.
 function connect(host, timeoutMs) {
   const ms = timeoutMs || 3000;
-  return new Mongo(`mongodb://${host}/?directConnection=true&serverSelectionTimeoutMS=${ms}` +
+  return new Mongo(`mongodb://${host}/?directConnection=true&readPreference=primaryPreferred&serverSelectionTimeoutMS=${ms}` +
     `&connectTimeoutMS=${ms}&socketTimeoutMS=${4 * ms}&appName=chartgen-${env.ACTION}`);
 }
 
