@@ -177,9 +177,13 @@ function primaryDuties() {
       stepDown(conn);
       return;
     }
-    if (!got.commitmentStatus) {
-      say('note', `next: ${p.reason}; waiting for configuration ${got.config.version} to be committed`);
-      return;
+    if (!got.commitmentStatus) { // MongoDB accepts the next reconfig only then
+      sleep(1000);
+      got = admin.runCommand({ replSetGetConfig: 1, commitmentStatus: true });
+      if (!got.commitmentStatus && Date.now() >= budget) {
+        say('note', `next: ${p.reason}; configuration ${got.config.version} is not committed yet`);
+      }
+      continue;
     }
     const next = decide.applyChange(got.config, p.change);
     try {
