@@ -37,10 +37,14 @@ function connect(host, timeoutMs) {
 
 // `hello` of HOST (pre-authentication), or null when it does not answer
 function helloOf(host) {
+  let conn = null;
   try {
-    return connect(host).getDB('admin').runCommand({ hello: 1 });
+    conn = connect(host);
+    return conn.getDB('admin').runCommand({ hello: 1 });
   } catch (e) {
     return null;
+  } finally {
+    if (conn) conn.close();
   }
 }
 
@@ -109,16 +113,18 @@ function stepDown(conn) {
 // ---- agent ----------------------------------------------------------------------------------
 
 function maybeInitiate() {
-  const peers = peersOf(env.TOPO_PEERS).length ? peersOf(env.TOPO_PEERS) : PEERS;
-  const answers = [];
-  for (const p of peers) {
-    if (p === SELF_NAME) continue;
-    answers.push({ host: `${p}:${PORT}`, membership: decide.membershipOf(helloOf(`${p}:${PORT}`)) });
-  }
-  const d = decide.initiateDecision({
+  const input = {
     ordinal: ORDINAL, markerPresent: env.MARKER === '1', recordKnown: env.RECORD_KNOWN === '1',
-    recordId: env.RECORD_ID || '', self: 'uninitialized', peers: answers,
-  });
+    recordId: env.RECORD_ID || '', self: 'uninitialized', peers: [],
+  };
+  let d = decide.initiateDecision(input);
+  if (d.initiate) { // only then ask the other pods
+    const peers = peersOf(env.TOPO_PEERS).length ? peersOf(env.TOPO_PEERS) : PEERS;
+    for (const p of peers) {
+      if (p !== SELF_NAME) input.peers.push({ host: `${p}:${PORT}`, membership: decide.membershipOf(helloOf(`${p}:${PORT}`)) });
+    }
+    d = decide.initiateDecision(input);
+  }
   if (!d.initiate) {
     say('note', `not initiating: ${d.reason}`);
     return;
