@@ -379,3 +379,29 @@ def test_the_scripts_call_only_what_the_mongo_image_holds(mongo_chart):
     code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     for absent in ("curl", "wget", "nc", "python3", "socat"):  # not in the image (tests/images/manifest.yaml)
         assert not re.search(rf"(^|[\s;|&(]){absent}\s", code), f"a script calls {absent}"
+
+
+def _run(chart, script, *args, timeout=30, **env):
+    box = toolbox("MONGO_IMAGE")
+    return subprocess.run([str(box / "sh"), str(chart.path / "files" / script), *args], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+                          env={"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "JS_DIR": "/nonexistent",
+                               "POD_NAME": "mongodb-1", "PEERS": "mongodb-0.h.ns mongodb-1.h.ns", **env})
+
+
+def test_a_probe_fails_and_says_why_when_mongosh_cannot_answer(mongo_chart):
+    """With the image's shell and tools but no mongod (none exists here): the probe neither
+    passes nor hangs, and it reports what went wrong; a wrong check name is a usage error."""
+    for check in ("live", "ready"):
+        proc = _run(mongo_chart, "probe.sh", check, "2")
+        assert proc.returncode == 1 and "mongosh" in proc.stdout, proc
+    assert _run(mongo_chart, "probe.sh", "alive").returncode == 2
+
+
+def test_prestop_never_holds_a_pod_when_neither_mongod_nor_the_api_answer(mongo_chart, tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    proc = _run(mongo_chart, "prestop.sh", PRESTOP_TIMEOUT="5", STATEFULSET="mongodb",
+                KUBECTL_DIR=str(tmp_path), API_PROXY="http://127.0.0.1:1", POD_NAMESPACE="ns")
+    assert proc.returncode == 0 and time.monotonic() - t0 < 10, proc

@@ -1,15 +1,16 @@
 #!/bin/sh
-# probe.sh live|ready: the mongod container's probes (files/mongo.js).
+# probe.sh live|ready [SECONDS]: the mongod container's probes (files/mongo.js), mongosh bounded
+# by SECONDS (the chart passes one second less than the probe's timeoutSeconds).
 #   live   mongod answers `ping` (nothing more: a member that is syncing or recovering is alive)
 #   ready  `hello` says PRIMARY or SECONDARY (only those serve reads; the Services follow this)
-# Env: [PROBE_TIMEOUT] + lib.sh's
+# Env: lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
 case ${1:-} in
 live | ready)
-  out=$(js "$1" "${PROBE_TIMEOUT:-8}") && exit 0
-  printf '%s\n' "${out:-mongosh gave no answer within ${PROBE_TIMEOUT:-8}s}"
+  out=$(js "$1" "${2:-8}") && exit 0
+  printf '%s\n' "${out:-mongosh gave no answer within ${2:-8}s}"
   exit 1
   ;;
 *)
