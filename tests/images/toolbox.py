@@ -80,15 +80,16 @@ class Tools:
     key: str
     shell: str  # none | bash-static | dash | bash
     executables: dict[str, str]  # path in the image -> binary here
+    # paths the image has but no package of this machine provides (manifest: absent_here)
+    absent_here: frozenset[str] = frozenset()
 
     def resolve(self, argv0: str) -> str:
-        """The binary here for a container's command ARGV0 (an absolute path or a name on PATH)."""
-        if argv0 in self.executables:
-            return self.executables[argv0]
-        if "/" not in argv0:
-            for path, host in self.executables.items():
-                if os.path.basename(path) == argv0:
-                    return host
+        """The binary here for a container's command ARGV0 (an absolute path or a name on PATH).
+        For an executable the image has but this machine cannot stand in for (absent_here), the
+        image's own path: the container may call it, nothing here can run it."""
+        for path, host in list(self.executables.items()) + [(p, p) for p in sorted(self.absent_here)]:
+            if argv0 == path or ("/" not in argv0 and os.path.basename(path) == argv0):
+                return host
         raise MissingTool(f"{self.key} ({pin(self.key)}) has no {argv0}"
                           + (" and no shell at all" if self.shell == "none" else ""))
 
@@ -105,12 +106,13 @@ def tools(key: str) -> Tools:
     shell = entry.get("shell", "none")
     if shell != "none":
         executables["/bin/sh"] = SHELLS[shell]
-    return Tools(key, shell, executables)
+    return Tools(key, shell, executables, frozenset(entry.get("absent_here", [])))
 
 
 @functools.cache
 def toolbox(key: str) -> Path:
-    """A directory of exactly the image's executables by name (symlinks), for PATH."""
+    """A directory of exactly the image's executables by name (symlinks), for PATH; those it
+    has that this machine cannot stand in for (absent_here) are missing, so calling them fails."""
     t = tools(key)
     digest = hashlib.sha256(repr(sorted(t.executables.items())).encode()).hexdigest()[:12]
     out = cache_dir() / "toolbox" / f"{key.lower()}-{digest}"
