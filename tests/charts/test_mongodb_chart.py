@@ -98,8 +98,8 @@ def test_the_kubectl_proxy_is_a_native_sidecar_and_the_only_api_token_holder(mon
     assert "kube-api-access" in {m["name"] for m in kubectl["volumeMounts"]}
     for name in ("prepare", "mongod", "agent"):
         assert "kube-api-access" not in {m["name"] for m in c[name]["volumeMounts"]}, name
-    assert _mounts(c["agent"])["/opt/kubectl"].get("readOnly") is not True  # the agent copies the binary here
-    assert _mounts(c["mongod"])["/opt/kubectl"]["readOnly"] is True  # the preStop hook uses that copy
+    # the agent and the preStop hook run the sidecar's binary through /proc/<pid>/exe: no copy
+    assert "/opt/kubectl" not in _mounts(c["agent"]) and "/opt/kubectl" not in _mounts(c["mongod"])
 
 
 def test_the_agent_role_allows_exactly_what_it_does(mongo_chart, helm):
@@ -403,5 +403,5 @@ def test_prestop_never_holds_a_pod_when_neither_mongod_nor_the_api_answer(mongo_
 
     t0 = time.monotonic()
     proc = _run(mongo_chart, "prestop.sh", PRESTOP_TIMEOUT="5", STATEFULSET="mongodb",
-                KUBECTL_DIR=str(tmp_path), API_PROXY="http://127.0.0.1:1", POD_NAMESPACE="ns")
+                API_PROXY="http://127.0.0.1:1", POD_NAMESPACE="ns")
     assert proc.returncode == 0 and time.monotonic() - t0 < 10, proc

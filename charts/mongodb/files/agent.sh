@@ -12,7 +12,7 @@
 # The StatefulSet's replica count, the topology's PEERS and the record are read, and the pod
 # labelled, through the pod's kubectl proxy sidecar (common.sh: kubectl_setup). Without it:
 # no labels, no initiate, no membership changes.
-# Env: INTERVAL ROLE_LABEL STATEFULSET TOPOLOGY RECORD MARKER API_PROXY KUBECTL_DIR POD_NAMESPACE
+# Env: INTERVAL ROLE_LABEL STATEFULSET TOPOLOGY RECORD MARKER API_PROXY POD_NAMESPACE
 #      + lib.sh's and mongo.js's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"

@@ -19,13 +19,3 @@ fact() {
   printf '%s\n' "$2" | sed -n "s/^$1 //p" | sed -n 1p
 }
 
-# api_ready: `kube` works through the pod's kubectl proxy sidecar: the copy of its binary the
-# agent made (a container that cannot write KUBECTL_DIR uses it), or one made now
-api_ready() {
-  [ -z "${KUBECTL_BIN:-}" ] || return 0
-  if [ -x "$KUBECTL_DIR/kubectl" ]; then
-    KUBECTL_BIN=$KUBECTL_DIR/kubectl
-    return 0
-  fi
-  kubectl_setup
-}

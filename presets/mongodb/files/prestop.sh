@@ -9,7 +9,7 @@
 #     again. The replica count comes from the API: the kubectl proxy is a native sidecar, which
 #     stops only after this container.
 # Bounded by PRESTOP_TIMEOUT (below terminationGracePeriodSeconds).
-# Env: PRESTOP_TIMEOUT STATEFULSET STEPDOWN_CATCHUP_SECONDS API_PROXY KUBECTL_DIR POD_NAMESPACE + lib.sh's
+# Env: PRESTOP_TIMEOUT STATEFULSET STEPDOWN_CATCHUP_SECONDS API_PROXY POD_NAMESPACE + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
@@ -18,7 +18,7 @@ deadline=$(($(now) + TIMEOUT))
 js stepdown 30 | sed -n 's/^log //p' >&2
 
 replicas=
-if api_ready; then
+if kubectl_setup; then
   replicas=$(kube get statefulset "$STATEFULSET" -o 'jsonpath={.spec.replicas}' 2>/dev/null) || replicas=
 fi
 case $replicas in

@@ -10,7 +10,7 @@
 # It reaches the API through the pod's kubectl proxy sidecar (common.sh: kubectl_setup); while
 # there is none (e.g. outside Kubernetes) labels are skipped.
 # Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below).
-# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY KUBECTL_DIR [STALE_AFTER] + lib.sh's
+# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY POD_NAMESPACE [STALE_AFTER] + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
