@@ -26,7 +26,7 @@ from localkube.build import log
 
 from . import dockerd, paths
 
-REPOSITORY = "chartgen.local/kind-base"
+REPOSITORY = "localhost/chartgen/kind-base"
 RECIPE_VERSION = "1"   # bump when this module changes what goes into the image
 # kind's package list (images/base/Dockerfile) less the network-storage ones, plus what kind
 # builds from source (containerd, runc, CNI plugins) and ipset for the CNI (kube-router).

@@ -37,7 +37,7 @@ from . import gobuild, paths
 
 TOOLS_VERSION = "1"   # bump when the tools layer recipe changes
 TOOLS_PACKAGES = ["iptables", "ipset", "iproute2", "conntrack", "kmod"]
-KUBE_ROUTER_IMAGE_REPO = "chartgen.local/kube-router"
+KUBE_ROUTER_IMAGE_REPO = "localhost/chartgen/kube-router"
 
 # iptables-legacy and iptables-nft keep separate rule sets: a pod that edits the node's
 # rules (kube-proxy, kube-router) must use the node's backend. kubelet creates the chain

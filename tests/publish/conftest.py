@@ -167,7 +167,8 @@ def _choice(config) -> str | None:
 @pytest.fixture(scope="session")
 def cluster(request):
     """(kubeconfig, values that make the etcd chart run there). --cluster=local (or
-    CHARTGEN_TEST_CLUSTER=local) uses localkube and its locally built image; --cluster=existing
+    CHARTGEN_TEST_CLUSTER=local) uses localkube and its locally built image; --cluster=kind the
+    e2e suite's kind cluster (tests/e2e/kindcluster.py, created once per session); --cluster=existing
     uses $KUBECONFIG; CHARTGEN_TEST_CLUSTER=PATH uses that kubeconfig. Otherwise: skipped."""
     choice = _choice(request.config)
     if choice is None:
@@ -182,7 +183,11 @@ def cluster(request):
         image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "Never"}
         return Path(kubeconfig), {"image": image, "toolsImage": image}
     if choice == "kind":
-        pytest.skip("tests/publish runs on --cluster=local or a kubeconfig; kind clusters are made by tests/e2e")
+        from tests.e2e.kindcluster import image_values, kind_cluster
+
+        kubeconfig, refs = kind_cluster(request)
+        image = image_values(refs["etcd"])
+        return kubeconfig, {"image": image, "toolsImage": image}
     path = os.environ.get("KUBECONFIG") if choice == "existing" else choice
     if not path or not Path(path).is_file():
         pytest.skip(f"--cluster={choice}: no kubeconfig file ({path!r})")
