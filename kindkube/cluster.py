@@ -24,7 +24,8 @@ from localkube import build as lkbuild
 from localkube import images as lkimages
 from localkube.build import log
 
-from . import cni, dockerd, gobuild, node_image as node_image_mod, paths
+from . import cni, dockerd, gobuild, node_images, paths
+from . import node_image as node_image_mod
 
 NAME = os.environ.get("KINDKUBE_CLUSTER", "chartgen-e2e")
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -104,7 +105,7 @@ def create(name: str = NAME) -> Path:
         _run([gobuild.kind(), "create", "cluster", "--name", name, "--image", image,
               "--config", config_file(), "--kubeconfig", kubeconfig])
         log(f"kind create cluster {name}: {time.monotonic() - t0:.0f}s")
-    finish(kubeconfig)
+    finish(kubeconfig, name)
     return kubeconfig
 
 
@@ -112,10 +113,12 @@ def kubectl_run(kubeconfig: Path, *args: str, stdin: str | None = None, timeout:
     return _run([kubectl(), "--kubeconfig", kubeconfig, *args], input=stdin, timeout=timeout)
 
 
-def finish(kubeconfig: Path, timeout: int = 300) -> None:
+def finish(kubeconfig: Path, name: str = NAME, timeout: int = 300) -> None:
     """Install the CNI, then wait for every node Ready and for CoreDNS and the storage
     provisioner to run (both wait for pod networking)."""
     t0 = time.monotonic()
+    # the node image built here carries it; an upstream one (KIND_NODE_IMAGE) does not
+    load_archive(node_images.kube_router_ref(), node_images.kube_router_archive, name)
     kubectl_run(kubeconfig, "apply", "-f", "-", stdin=cni.manifest())
     kubectl_run(kubeconfig, "wait", "--for=condition=Ready", "nodes", "--all", f"--timeout={timeout}s",
                 timeout=timeout + 30)
@@ -131,13 +134,18 @@ def delete(name: str = NAME) -> None:
     kubeconfig_path(name).unlink(missing_ok=True)
 
 
-def load_test_image(image: str, name: str = NAME) -> str:
-    """Build (cached) localkube's test image IMAGE and load it into every node unless there."""
-    ref, archive = lkimages.build_image(lkimages.RECIPES[image])
+def load_archive(ref: str, archive, name: str = NAME) -> str:
+    """Load the image archive (ARCHIVE() builds it) into every node that lacks REF."""
     missing = [n for n in nodes(name) if ref not in dockerd.docker(
         "exec", n, "ctr", "-n", "k8s.io", "images", "ls", "-q").stdout.split()]
     if missing:
         t0 = time.monotonic()
-        _run([gobuild.kind(), "load", "image-archive", "--name", name, "--nodes", ",".join(missing), archive])
+        _run([gobuild.kind(), "load", "image-archive", "--name", name, "--nodes", ",".join(missing), archive()])
         log(f"loaded {ref} into {len(missing)} node(s) in {time.monotonic() - t0:.0f}s")
     return ref
+
+
+def load_test_image(image: str, name: str = NAME) -> str:
+    """Build (cached) localkube's test image IMAGE and load it into every node unless there."""
+    ref, archive = lkimages.build_image(lkimages.RECIPES[image])
+    return load_archive(ref, lambda: archive, name)

@@ -134,6 +134,17 @@ def binary_layer(name: str, files: dict[str, Path], work: Path) -> Path:
     return layer
 
 
+def kube_router_archive() -> Path:
+    """kube-router's image alone, for nodes that do not carry it (an upstream node image)."""
+    out = paths.artifacts() / f"kube-router-{paths.version('KUBE_ROUTER_VERSION')}.tar"
+    if not out.exists():
+        with tempfile.TemporaryDirectory(dir=paths.build_dir("kube-router")) as tmp:
+            layer = binary_layer("kube-router", {"/usr/local/bin/kube-router": gobuild.binary("kube-router")}, Path(tmp))
+            lkimages.docker_archive([lkimages.ArchiveImage(refs=[kube_router_ref()], layers=[tools_layer(), layer],
+                                                           entrypoint=["/usr/local/bin/kube-router"])], out)
+    return out
+
+
 def write_archives(bin_dir: Path) -> None:
     """The image archives of a kubernetes-server tarball, into BIN_DIR (kubernetes/server/bin):
     kube-apiserver.tar carries every image besides the other three components'."""
