@@ -1,7 +1,8 @@
 """The project's own Docker engine (Debian's docker.io), never the system service.
 
     up()     start dockerd if it is not answering (idempotent); returns the DOCKER_HOST value
-    down()   delete its containers and networks, stop it by PID, remove its mounts and bridges
+    down()   delete its containers and networks, stop it by PID, remove its mounts and bridges,
+             restore the host-global sysctls kubelet in the nodes changed
     env()    {"DOCKER_HOST": ...} for docker/kind subprocesses
 
 Its data root (images: the base and node images are cached there) is $CHARTGEN_CACHE/docker;
@@ -33,8 +34,34 @@ APT_PACKAGES = ["docker.io", "jq", "debootstrap", "iproute2", "util-linux", "mou
 RUNTIME = paths.HERE / "runc-no-sys-resource.sh"
 
 
+# Host-global sysctls that kubelet inside kind's nodes sets (its kernel tunables; not
+# namespaced): saved when the engine starts, restored when it stops.
+KUBELET_SYSCTLS = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+                   "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"]
+SAVED_SYSCTLS = paths.RUN_DIR / "sysctl.saved"
+
+
 class DockerError(RuntimeError):
     pass
+
+
+def _save_sysctls() -> None:
+    if not SAVED_SYSCTLS.exists():
+        SAVED_SYSCTLS.write_text("".join(f"{k}={Path('/proc/sys', k).read_text().strip()}\n"
+                                         for k in KUBELET_SYSCTLS))
+
+
+def _restore_sysctls() -> None:
+    try:
+        saved = SAVED_SYSCTLS.read_text().splitlines()
+    except OSError:
+        return
+    for line in saved:
+        key, _, value = line.partition("=")
+        try:
+            Path("/proc/sys", key).write_text(value)
+        except OSError as err:
+            log(f"could not restore {key}={value}: {err}")
 
 
 def env() -> dict[str, str]:
@@ -104,6 +131,7 @@ def up(timeout: float = 60) -> str:
         if not (shutil.which(DOCKERD) and shutil.which("jq")):
             raise DockerError("docker.io/jq are missing: run `python -m kindkube setup` (apt-get, as root)")
         paths.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        _save_sysctls()
         data = paths.docker_data_root()
         data.mkdir(parents=True, exist_ok=True)
         logfile = paths.cache() / "dockerd.log"
@@ -169,6 +197,7 @@ def down(timeout: float = 60) -> None:
                 subprocess.run(["ip", "link", "delete", br], check=False)
         for target in _mounts_under(paths.EXEC_ROOT, paths.docker_data_root()):
             subprocess.run(["umount", "-l", target], check=False)
+        _restore_sysctls()
         shutil.rmtree(paths.RUN_DIR, ignore_errors=True)
 
 
