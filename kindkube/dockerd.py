@@ -56,6 +56,9 @@ def _restore_sysctls() -> None:
         saved = SAVED_SYSCTLS.read_text().splitlines()
     except OSError:
         return
+    if subprocess.run(["pgrep", "-x", "kubelet"], stdout=subprocess.DEVNULL).returncode == 0:
+        log("a kubelet still runs on this host (another cluster, e.g. localkube): sysctls left as they are")
+        return
     for line in saved:
         key, _, value = line.partition("=")
         try:
