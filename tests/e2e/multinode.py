@@ -4,7 +4,6 @@ node's container, and a writer that records which writes were acknowledged, with
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -124,7 +123,3 @@ def epoch() -> float:
 def on_kind(cluster) -> None:
     if cluster.kind != "kind":
         pytest.skip(f"stops a node's container: needs --cluster=kind (this run uses --cluster={cluster.kind})")
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")

@@ -181,7 +181,7 @@ def test_master_node_stopped_replica_takes_over_old_master_returns_as_replica(cl
         kube.wait("the master Service takes writes a replica acknowledges",
                   lambda: sh(kube, via, probe).split()[:2] == ["OK", "1"], timeout=120)
         kube.wait(f"{node} NotReady", lambda: not mn.node_ready(kube, node), timeout=120, interval=2)
-        for _ in range(10):
+        for _ in range(5):
             now = mn.placement(kube, NAMESPACE, selector(RELEASE))
             assert now[old] == node and len(now) == 3, f"{old} moved while {node} was NotReady: {now}"
             time.sleep(2)
@@ -244,7 +244,7 @@ def test_topology_spread_over_zones_renders_and_schedules(chart, helm, kube, val
         per_zone[zones[node]] = per_zone.get(zones[node], 0) + 1
     print(f"\npods per zone: {per_zone}")
     assert sorted(per_zone.values()) == [2, 3], per_zone
-    assert len(kube.ready_names(NAMESPACE, selector(zoned))) == 5
+    kube.wait("5 ready pods", lambda: len(kube.ready_names(NAMESPACE, selector(zoned))) == 5, timeout=180)
     helm.uninstall(zoned, NAMESPACE, wait=True)
     print(f"figures: {json.dumps({k: round(v, 1) for k, v in FIGURES.items()})}")
 
