@@ -11,7 +11,7 @@ export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 PYTEST   ?= $(PY) -m pytest
 
-.PHONY: setup host-deps helm etcd checkov demo charts test e2e bench bench-cluster cluster-build cluster-up cluster-down clean
+.PHONY: setup host-deps helm etcd checkov demo charts test e2e e2e-local bench bench-cluster cluster-build cluster-up cluster-down local-build local-up local-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -58,28 +58,48 @@ charts: setup
 test: setup host-deps etcd checkov
 	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
-## e2e: the end-to-end suite on the local single-node cluster (built and started here).
+## e2e: the end-to-end suite on a kind cluster built on this machine (kindkube/): one control
+## plane + 3 workers in two zones, created through pytest-kind and deleted when the suite ends.
 e2e: setup host-deps etcd cluster-build
+	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m e2e -v -p no:cacheprovider
+
+## e2e-local: the same suite on localkube's single-node cluster (multi-node scenarios skip there).
+e2e-local: setup host-deps etcd local-build
 	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=local -m e2e -v -p no:cacheprovider
 
-## cluster-build: Kubernetes, CoreDNS, crictl from their Go modules + host packages (cached).
-cluster-build: setup
+## cluster-build: host packages, the project's dockerd, and everything kind needs, built from Go
+## modules and Debian packages (cached in $(CHARTGEN_CACHE); rebuilt only when a pin changes).
+cluster-build: local-build
+	$(PY) -m kindkube setup
+	nice -n 10 $(PY) -m kindkube build
+
+## local-build: Kubernetes, kubeadm, CoreDNS, crictl from their Go modules + host packages (cached).
+local-build: setup
 	$(PY) -m localkube setup
-	$(PY) -m localkube build
+	nice -n 10 $(PY) -m localkube build
 
 ## bench: speed goals (generate + lint time).
 bench: setup
 	$(PY) -m chartgen.bench
 
-## bench-cluster: the failover bench of every clustered preset on the local cluster (tests/bench;
-## about an hour with 3 runs; not part of test or e2e). BENCH_ARGS="--runs 1 --presets etcd" narrows it.
-bench-cluster: setup host-deps etcd cluster-build
+## bench-cluster: the failover bench of every clustered preset on localkube's cluster, where
+## pods can be cgroup-frozen (tests/bench; about an hour with 3 runs; not part of test or e2e).
+## BENCH_ARGS="--runs 1 --presets etcd" narrows it.
+bench-cluster: setup host-deps etcd local-build
 	$(PY) -m tests.bench --cluster local $(BENCH_ARGS)
 
+## cluster-up / cluster-down: the kind cluster by hand (kubeconfig: $(CHARTGEN_CACHE)/kindkube/);
+## cluster-down deletes it and stops the project's dockerd (bridges, mounts and /run files gone).
 cluster-up: cluster-build
-	$(PY) -m localkube up
+	$(PY) -m kindkube create
 
 cluster-down:
+	$(PY) -m kindkube down
+
+local-up: local-build
+	$(PY) -m localkube up
+
+local-down:
 	$(PY) -m localkube down
 
 clean:

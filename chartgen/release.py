@@ -147,6 +147,11 @@ def pod_problem(pod: Any, verbose: bool = True) -> str:
             reasons.append(f"{cs.name} running, not ready")
         if cs.restart_count:
             reasons.append(f"{cs.name} restarted {cs.restart_count}x")
+    if not reasons:  # not even scheduled: say why (e.g. hard anti-affinity with too few nodes)
+        for cond in pod.status.conditions or []:
+            if cond.type == "PodScheduled" and cond.status == "False" and cond.reason == "Unschedulable":
+                msg = f": {cond.message}" if cond.message and verbose else ""
+                reasons.append(f"{pod.status.phase or 'Pending'}, unschedulable{msg}")
     return "; ".join(reasons) or (pod.status.phase or "Unknown")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import config
 
-K8S_COMMANDS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler",
+K8S_COMMANDS = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubeadm",
                 "kubelet", "kube-proxy", "kubectl"]
 
 

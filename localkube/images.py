@@ -9,6 +9,7 @@ Adding an image = one recipe function registered in RECIPES (see ``_redis``).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -114,6 +115,13 @@ def _chroot_apt_install(root: Path, packages: list[str]) -> None:
     (root / "etc/resolv.conf").write_text("")
 
 
+def pack_layer(root: Path, layer: Path) -> None:
+    """ROOT as one uncompressed image layer (a tar with numeric owners, sorted names)."""
+    _sh(["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(root),
+         "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+         "-cf", str(layer), "."])
+
+
 def _oci_archive(root: Path, ref: str, recipe: Recipe, out: Path) -> None:
     """Pack ROOT as a one-layer OCI image archive (uncompressed layer)."""
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -121,9 +129,7 @@ def _oci_archive(root: Path, ref: str, recipe: Recipe, out: Path) -> None:
         blobs = lay / "blobs" / "sha256"
         blobs.mkdir(parents=True)
         layer = lay / "layer.tar"
-        _sh(["tar", "--numeric-owner", "--xattrs", "--sort=name", "-C", str(root),
-             "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
-             "-cf", str(layer), "."])
+        pack_layer(root, layer)
 
         def put(data: bytes | Path, media: str) -> dict:
             if isinstance(data, Path):
@@ -164,6 +170,66 @@ def _oci_archive(root: Path, ref: str, recipe: Recipe, out: Path) -> None:
             for name in ("oci-layout", "index.json", "blobs"):
                 tf.add(lay / name, arcname=name)
         os.replace(str(out) + ".tmp", out)
+
+
+@dataclass
+class ArchiveImage:
+    """One image of a docker-save archive: its names and its layers (uncompressed tars,
+    bottom first; images that list the same layer file share it in the archive)."""
+    refs: list[str]
+    layers: list[Path]
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def docker_archive(images: list[ArchiveImage], out: Path) -> None:
+    """Write IMAGES as one docker-save archive (what `docker load`, `ctr images import` and
+    kind read), no registry involved. `repositories` comes first: kind's node-image build
+    takes the archive's tags from the first metadata entry it meets."""
+    digests: dict[Path, str] = {}
+    for img in images:
+        for layer in img.layers:
+            if layer not in digests:
+                digests[layer] = _sha256_file(layer)
+    manifest, repositories, configs = [], {}, {}
+    for img in images:
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **img.env}
+        cfg = {"architecture": "amd64", "os": "linux",
+               "config": {"Env": [f"{k}={v}" for k, v in env.items()], "WorkingDir": "/",
+                          "Entrypoint": img.entrypoint, "Cmd": img.cmd},
+               "rootfs": {"type": "layers", "diff_ids": [f"sha256:{digests[l]}" for l in img.layers]},
+               "history": [{"created_by": f"chartgen {img.refs[0]}"} for _ in img.layers]}
+        data = json.dumps(cfg, sort_keys=True).encode()
+        cfg_name = f"{hashlib.sha256(data).hexdigest()}.json"
+        configs[cfg_name] = data
+        manifest.append({"Config": cfg_name, "RepoTags": img.refs,
+                         "Layers": [f"{digests[l]}/layer.tar" for l in img.layers]})
+        for ref in img.refs:
+            repo, tag = ref.rsplit(":", 1)
+            repositories.setdefault(repo, {})[tag] = digests[img.layers[-1]]
+
+    def add_bytes(tf: tarfile.TarFile, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o644
+        tf.addfile(info, io.BytesIO(data))
+
+    with tarfile.open(str(out) + ".tmp", "w") as tf:
+        add_bytes(tf, "repositories", json.dumps(repositories).encode())
+        add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
+        for name, data in configs.items():
+            add_bytes(tf, name, data)
+        for layer, digest in digests.items():
+            tf.add(layer, arcname=f"{digest}/layer.tar")
+    os.replace(str(out) + ".tmp", out)
 
 
 def build_image(recipe: Recipe, force: bool = False) -> tuple[str, Path]:

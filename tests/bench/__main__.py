@@ -30,15 +30,10 @@ def main() -> int:
     if args.cluster == "local":
         from localkube import cluster as localkube
 
+        from tests.e2e.images import preset_values
+
         kubeconfig = Path(localkube.up())
-
-        def image(name: str) -> dict:
-            repo, tag = localkube.load_image(name).rsplit(":", 1)
-            registry, repository = repo.split("/", 1)
-            return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
-
-        images = {"etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools"), "kubectlImage": image("kubectl")},
-                  "redis": {"image": image("redis"), "kubectlImage": image("kubectl")}}
+        images = preset_values(localkube.load_image)
     else:
         kubeconfig, images = Path(os.environ["KUBECONFIG"]), {}
         if "freeze" in args.faults:

@@ -2,19 +2,21 @@
 
 - local:    the single-node Kubernetes that localkube builds from upstream sources and runs
             here; test images are built from Debian packages and imported into containerd.
-- kind:     pytest-kind (kind + Docker that can pull kindest/node and the official images).
+- kind:     a kind cluster through pytest-kind: 1 control plane + 3 workers in two zones, with
+            kind, its node image and the CNI built here by kindkube (tests/e2e/kindcluster.py);
+            the same test images, loaded into every node.
 - existing: whatever cluster $KUBECONFIG points at (official images are pulled).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.images import preset_values
 from tests.e2e.kube import Kube
 
 
@@ -29,45 +31,23 @@ class Cluster:
 def _local() -> Cluster:
     from localkube import cluster as localkube
 
-    def image(name: str) -> dict:
-        repo, tag = localkube.load_image(name).rsplit(":", 1)
-        registry, repository = repo.split("/", 1)
-        return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
-
     kubeconfig = localkube.up()
-    # test images with exactly the default images' tools (tests/images/manifest.yaml)
-    return Cluster("local", Path(kubeconfig), {
-        "etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools"), "kubectlImage": image("kubectl")},
-        "redis": {"image": image("redis"), "kubectlImage": image("kubectl")},
-    })
+    return Cluster("local", Path(kubeconfig), preset_values(localkube.load_image))
 
 
 def _kind(request) -> Cluster:
-    import subprocess
+    from kindkube import cluster as kindkube
+    from tests.e2e.kindcluster import kind_cluster
 
-    if not shutil.which("docker") or subprocess.run(["docker", "info"], capture_output=True).returncode:
-        pytest.skip("kind needs a running Docker engine that can pull kindest/node and the official images")
-    from pytest_kind import KindCluster
-
-    root = Path(__file__).resolve().parents[2]
-    kind_dir = subprocess.run(["sh", str(root / "tools/build-kind.sh")], check=True,
-                              capture_output=True, text=True).stdout.split()[-1]
-    kubectl = shutil.which("kubectl")
-    kc = KindCluster("chartgen-e2e", kind_path=Path(kind_dir) / "kind",
-                     kubectl_path=Path(kubectl) if kubectl else None)
-    try:
-        kc.create()
-    except Exception as err:  # noqa: BLE001 - report why kind could not start
-        pytest.skip(f"kind could not create a cluster (it pulls kindest/node from a registry): {err}")
-    request.addfinalizer(kc.delete)
-    return Cluster("kind", Path(kc.kubeconfig_path))
+    kubeconfig = kind_cluster(request)
+    return Cluster("kind", kubeconfig, preset_values(kindkube.load_test_image))
 
 
 @pytest.fixture(scope="session")
 def cluster(request) -> Cluster:
     choice = request.config.getoption("--cluster")
     if choice is None:
-        pytest.skip("e2e: choose a cluster with --cluster=local|kind|existing (make e2e uses local)")
+        pytest.skip("e2e: choose a cluster with --cluster=local|kind|existing (make e2e uses kind)")
     if choice == "local":
         return _local()
     if choice == "kind":

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from chartgen.helm import Helm
+from tests.e2e.images import preset_values
 
 HELM_HOME_VARS = ("HELM_REPOSITORY_CONFIG", "HELM_REPOSITORY_CACHE", "HELM_CONFIG_HOME", "HELM_CACHE_HOME",
                   "HELM_DATA_HOME", "HELM_REGISTRY_CONFIG")
@@ -167,7 +168,8 @@ def _choice(config) -> str | None:
 @pytest.fixture(scope="session")
 def cluster(request):
     """(kubeconfig, values that make the etcd chart run there). --cluster=local (or
-    CHARTGEN_TEST_CLUSTER=local) uses localkube and its locally built image; --cluster=existing
+    CHARTGEN_TEST_CLUSTER=local) uses localkube and its locally built image; --cluster=kind the
+    e2e suite's kind cluster (tests/e2e/kindcluster.py, created once per session); --cluster=existing
     uses $KUBECONFIG; CHARTGEN_TEST_CLUSTER=PATH uses that kubeconfig. Otherwise: skipped."""
     choice = _choice(request.config)
     if choice is None:
@@ -176,13 +178,13 @@ def cluster(request):
         from localkube import cluster as localkube
 
         kubeconfig = localkube.up()
-        ref = localkube.load_image("etcd")
-        repo, tag = ref.rsplit(":", 1)
-        registry, repository = repo.split("/", 1)
-        image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "Never"}
-        return Path(kubeconfig), {"image": image, "toolsImage": image}
+        return Path(kubeconfig), preset_values(localkube.load_image)["etcd"]
     if choice == "kind":
-        pytest.skip("tests/publish runs on --cluster=local or a kubeconfig; kind clusters are made by tests/e2e")
+        from kindkube import cluster as kindkube
+        from tests.e2e.kindcluster import kind_cluster
+
+        kubeconfig = kind_cluster(request)
+        return kubeconfig, preset_values(kindkube.load_test_image)["etcd"]
     path = os.environ.get("KUBECONFIG") if choice == "existing" else choice
     if not path or not Path(path).is_file():
         pytest.skip(f"--cluster={choice}: no kubeconfig file ({path!r})")
