@@ -76,16 +76,21 @@ def writer(cluster, via: str, prefix: str) -> mn.AckWriter:
     """Puts through every member's client URL (etcdctl fails over between them) until
     /tmp/stop-writer exists in VIA (at most 10 minutes)."""
     eps = ",".join(f"http://{m}.{RELEASE}-headless.{NAMESPACE}.svc.cluster.local:2379" for m in MEMBERS)
-    script = (f"rm -f /tmp/stop-writer; end=$(($(date +%s) + 600)); i=0; "
-              "while [ ! -f /tmp/stop-writer ] && [ $(date +%s) -lt $end ]; do "
+    # the tools image has bash-static and etcdctl, no coreutils: bash's $EPOCHREALTIME and
+    # common.sh's pause stand in for date and sleep, `: >` for touch (a fresh stop file per run)
+    script = (f". /scripts/common.sh; stop=/tmp/stop-writer-{prefix.strip('/').replace('/', '-')}; "
+              "end=$((EPOCHSECONDS + 600)); i=0; "
+              "ms() { us=${EPOCHREALTIME/./}; printf '%s' \"${us%???}\"; }; "
+              "while [ ! -f \"$stop\" ] && [ \"$EPOCHSECONDS\" -lt \"$end\" ]; do "
               f"if ETCDCTL_ENDPOINTS={eps} ETCDCTL_DIAL_TIMEOUT=1s ETCDCTL_COMMAND_TIMEOUT=3s etcdctl put {prefix}$i v >/dev/null 2>&1; "
-              "then echo \"$i $(date +%s%3N) OK\"; else echo \"$i $(date +%s%3N) FAIL\"; sleep 0.2; fi; "
+              "then echo \"$i $(ms) OK\"; else echo \"$i $(ms) FAIL\"; pause 0.2; fi; "
               "i=$((i+1)); done")
     return mn.AckWriter(cluster.kubeconfig, NAMESPACE, via, "agent", script, seconds=600)
 
 
 def stop_writer(kube, w: mn.AckWriter) -> None:
-    kube.exec(NAMESPACE, w.pod, "agent", ["touch", "/tmp/stop-writer"])
+    stop = w.script.split("stop=", 1)[1].split(";", 1)[0]
+    kube.exec(NAMESPACE, w.pod, "agent", ["sh", "-c", f": > {stop}"])
     w.join(60)
     assert not w.is_alive(), "the writer did not stop"
     assert w.error is None, w.error

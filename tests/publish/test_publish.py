@@ -15,7 +15,7 @@ from chartgen import publish, versioning
 from chartgen.errors import RepositoryIndexError, VersionConflictError
 from tests.publish.conftest import chartgen as cli
 from tests.publish.conftest import helm, one_line_error
-from tests.versions import MAJOR, MINOR, V0, V1, V2, V3  # noqa: F401
+from tests.versions import V0, V1
 
 
 def sha(path):

@@ -12,7 +12,7 @@ from chartgen import publish, versioning
 from chartgen.errors import RegistryError, VersionConflictError
 from tests.publish.conftest import chartgen as cli
 from tests.publish.conftest import free_port, helm, one_line_error
-from tests.versions import MAJOR, MINOR, V0, V1, V2, V3  # noqa: F401
+from tests.versions import V0, V1
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from chartgen import versioning
 from chartgen.errors import InvalidValueError
 from tests.publish.conftest import chartgen as cli
 from tests.publish.conftest import one_line_error
-from tests.versions import MAJOR, MINOR, V0, V1, V2, V3  # noqa: F401
+from tests.versions import MAJOR, MINOR, V0, V1, V2, V3
 
 
 def meta(chart_dir):
