@@ -2,8 +2,9 @@
 # install-host-deps.sh: Debian packages the tests use; installs only what is missing.
 set -eu
 need=
-# bash-static: the shell of the etcd tools image; shellcheck: the chart tests lint every script
-for pkg in iproute2 docker-registry redis-server redis-sentinel redis-tools bash-static shellcheck; do
+# bash-static: the shell of the etcd tools image; shellcheck: the chart tests lint every script;
+# mariadb-server + mariadb-backup + socat: the mysql preset's member-level tests (mariadbd, mariadb-backup, mbstream)
+for pkg in iproute2 docker-registry redis-server redis-sentinel redis-tools bash-static shellcheck mariadb-server mariadb-backup socat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
 done
 [ -n "$need" ] || exit 0
