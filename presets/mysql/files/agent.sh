@@ -79,11 +79,18 @@ label() {
 
 # the primary label off every other pod, before this one gets it
 unlabel_others() {
+  _ul_names=
   for _ul_p in $PEERS; do
-    _ul_pod=$(pod_of "$_ul_p")
-    [ "$_ul_pod" != "$POD_NAME" ] || continue
-    _ul_role=$(kube get pod "$_ul_pod" -o "jsonpath={.metadata.labels.chartgen\.io/role}" 2>/dev/null) || continue
-    [ "$_ul_role" = primary ] || continue
+    [ "$(pod_of "$_ul_p")" = "$POD_NAME" ] || _ul_names="$_ul_names $(pod_of "$_ul_p")"
+  done
+  [ -n "$_ul_names" ] || return 0
+  # one call (pods already gone are skipped); the Role lets it get these pods by name
+  # shellcheck disable=SC2086
+  _ul_out=$(kube get pod $_ul_names --ignore-not-found \
+    -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.chartgen\.io/role}{"\n"}{end}') || return 1
+  for _ul_line in $_ul_out; do
+    _ul_pod=${_ul_line%%=*}
+    [ "${_ul_line#*=}" = primary ] || continue
     if kube label --overwrite pod "$_ul_pod" "$ROLE_LABEL=none" >/dev/null 2>&1; then
       log "cleared the primary label of $_ul_pod"
     else
@@ -258,6 +265,7 @@ elect() {
     say "election: $(pod_of "$_el_best") goes first"
     return 1
   fi
+  _el_t=$(now)
   if lease_cas "$l_rv" "$POD_NAME" acquire; then
     renewed_at=$_el_t
     seen_rv=$l_rv seen_at=$(now)
@@ -319,6 +327,17 @@ handover() {
   printf 'done\n' >"$RUN_DIR/handover.state"
 }
 
+# renew: compare-and-swap on the resourceVersion just read; renewed_at is when it was sent
+renew() {
+  _rn_t=$(now)
+  if lease_cas "$l_rv" "$POD_NAME" renew; then
+    renewed_at=$_rn_t seen_rv=$l_rv seen_at=$_rn_t
+    return 0
+  fi
+  say "cannot renew the Lease: $lease_error"
+  return 1
+}
+
 tick() {
   _t=$(now)
   # fence first: a primary that could not renew stops taking writes before the Lease can expire
@@ -350,7 +369,6 @@ tick() {
     fi
     return 0
   fi
-  _el_t=$_t
   lease_read
   case $? in
   0) ;;
@@ -360,15 +378,14 @@ tick() {
   [ "$l_rv" = "$seen_rv" ] || seen_rv=$l_rv seen_at=$_t
   if [ "$l_holder" = "$POD_NAME" ]; then
     # ours (also after a restart: nobody took it meanwhile): renew, then be the primary
-    if [ "$role" != primary ] || [ $((_t - renewed_at)) -ge "$RENEW_SECONDS" ]; then
-      if lease_cas "$l_rv" "$POD_NAME" renew; then
-        renewed_at=$_t seen_rv=$l_rv seen_at=$_t
-      else
-        say "cannot renew the Lease: $lease_error"
-        return 0
-      fi
+    if [ "$role" != primary ] || [ $(($(now) - renewed_at)) -ge "$RENEW_SECONDS" ]; then
+      renew || return 0
     fi
-    [ "$role" = primary ] || promote "holds the Lease" || return 0
+    if [ "$role" != primary ]; then
+      promote "holds the Lease" || return 0
+      # a slow promotion (the API calls) must not eat the time until the fence
+      [ $(($(now) - renewed_at)) -lt "$RENEW_SECONDS" ] || renew || :
+    fi
     state primary
     label primary
     return 0
