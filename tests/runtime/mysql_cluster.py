@@ -144,6 +144,10 @@ class MySQLPods(Pods):
         self.port = env["SERVER_PORT"]
 
     def render(self, objects: list[dict[str, Any]]) -> None:
+        """A helm upgrade. helm template draws new passwords (no lookup); an upgrade keeps the
+        Secret, so the new objects get the old one."""
+        kept = {o["metadata"]["name"]: o for o in self.objects if o["kind"] == "Secret"}
+        objects = [kept.get(o["metadata"]["name"], o) if o["kind"] == "Secret" else o for o in objects]
         super().render(objects)
         self.api.apply(objects)  # a scale changes the Role's pod names
 

@@ -28,7 +28,10 @@ trap 'exit 0' TERM INT
 self=$(self_fqdn) || exit 1
 INTERVAL=${INTERVAL:-1}
 RESYNC=${RESYNC:-60}
-FENCE_AFTER=$((LEASE_SECONDS - RENEW_SECONDS - 1))
+# the Lease's timing in milliseconds (this pod's clock; date +%s%3N)
+LEASE_MS=$((LEASE_SECONDS * 1000))
+RENEW_MS=$((RENEW_SECONDS * 1000))
+FENCE_MS=$(((LEASE_SECONDS - RENEW_SECONDS - 1) * 1000))
 if [ "${SEMI_SYNC_WAIT:-0}" -gt 0 ]; then
   NEED=$((REPLICAS - SEMI_SYNC_WAIT))
 else
@@ -37,8 +40,8 @@ fi
 client_files
 
 role=none         # what this agent made of its server: primary | replica | none
-renewed_at=0      # when the last successful renewal of the Lease started (this pod's clock)
-seen_rv= seen_at=0 # the Lease's resourceVersion last seen, and since when (this pod's clock)
+renewed_at=0      # when the last successful renewal of the Lease was sent (ms, this pod's clock)
+seen_rv= seen_at=0 # the Lease's resourceVersion last seen, and since when (ms, this pod's clock)
 labelled= labelled_at=0
 why= said= said_at=0
 stopping=
@@ -57,7 +60,7 @@ say() {
 state() {
   case $1 in
   primary)
-    if [ "$FAILOVER" = 1 ]; then _st="primary $((renewed_at + FENCE_AFTER))"; else _st="primary 0"; fi
+    if [ "$FAILOVER" = 1 ]; then _st="primary $(((renewed_at + FENCE_MS) / 1000))"; else _st="primary 0"; fi
     ;;
   *) _st=$1 ;;
   esac
@@ -84,10 +87,11 @@ unlabel_others() {
     [ "$(pod_of "$_ul_p")" = "$POD_NAME" ] || _ul_names="$_ul_names $(pod_of "$_ul_p")"
   done
   [ -n "$_ul_names" ] || return 0
-  # one call (pods already gone are skipped); the Role lets it get these pods by name
+  # one call; pods it may not read (a scale-down already shrank the Role to the staying pods)
+  # or that are gone are left out: they leave the Service anyway
   # shellcheck disable=SC2086
   _ul_out=$(kube get pod $_ul_names --ignore-not-found \
-    -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.chartgen\.io/role}{"\n"}{end}') || return 1
+    -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.labels.chartgen\.io/role}{"\n"}{end}' 2>/dev/null) || :
   for _ul_line in $_ul_out; do
     _ul_pod=${_ul_line%%=*}
     [ "${_ul_line#*=}" = primary ] || continue
@@ -234,7 +238,38 @@ elect() {
   fi
   [ "$role" != replica ] || { role=none; state none; label none; }
   gtid_state || return 1
-  _el_mine=$g_exec _el_seen=1 _el_best= _el_wait=
+  _el_mine=$g_exec
+  # the other members stop receiving as soon as they see the expiry too: wait a moment for them
+  _el_until=$(($(now_ms) + 3000))
+  while survey && [ -n "$_el_wait" ] && [ "$(now_ms)" -lt "$_el_until" ]; do pause 0.3; done
+  if [ -n "$_el_wait" ]; then
+    say "election: waiting for${_el_wait} to stop receiving from the old primary"
+    return 1
+  fi
+  if [ "$_el_seen" -lt "$NEED" ]; then
+    say "election: $_el_seen of the $NEED members needed answer (every acknowledged write is on $NEED of $REPLICAS)"
+    return 1
+  fi
+  if [ -n "$_el_best" ]; then
+    say "election: $(pod_of "$_el_best") goes first"
+    return 1
+  fi
+  _el_t=$(now_ms)
+  if lease_cas "$l_rv" "$POD_NAME" acquire; then
+    renewed_at=$_el_t
+    seen_rv=$l_rv seen_at=$_el_t
+    log "took the Lease (most advanced of $_el_seen members: '$_el_mine')"
+    promote "elected"
+  else
+    say "election: the Lease changed meanwhile"
+  fi
+}
+
+# survey: the other members against this one (_el_mine): sets _el_seen (members that answer
+# and no longer receive, this one included), _el_wait (those still receiving) and _el_best (one
+# that goes first: more advanced, or as advanced and the last holder or a lower ordinal)
+survey() {
+  _el_seen=1 _el_best= _el_wait=
   for _el_p in $PEERS; do
     [ "$_el_p" != "$self" ] || continue
     gtid_state "$_el_p" || continue
@@ -253,27 +288,7 @@ elect() {
       fi
     fi
   done
-  if [ -n "$_el_wait" ]; then
-    say "election: waiting for${_el_wait} to stop receiving from the old primary"
-    return 1
-  fi
-  if [ "$_el_seen" -lt "$NEED" ]; then
-    say "election: $_el_seen of the $NEED members needed answer (every acknowledged write is on $NEED of $REPLICAS)"
-    return 1
-  fi
-  if [ -n "$_el_best" ]; then
-    say "election: $(pod_of "$_el_best") goes first"
-    return 1
-  fi
-  _el_t=$(now)
-  if lease_cas "$l_rv" "$POD_NAME" acquire; then
-    renewed_at=$_el_t
-    seen_rv=$l_rv seen_at=$(now)
-    log "took the Lease (most advanced of $_el_seen members: '$_el_mine')"
-    promote "elected"
-  else
-    say "election: the Lease changed meanwhile"
-  fi
+  return 0
 }
 
 # switchover: a stopping primary hands over to the most advanced replica that stays (pods not
@@ -329,20 +344,22 @@ handover() {
 
 # renew: compare-and-swap on the resourceVersion just read; renewed_at is when it was sent
 renew() {
-  _rn_t=$(now)
+  _rn_t=$(now_ms)
   if lease_cas "$l_rv" "$POD_NAME" renew; then
     renewed_at=$_rn_t seen_rv=$l_rv seen_at=$_rn_t
     return 0
   fi
   say "cannot renew the Lease: $lease_error"
+  # it may be lost (taken after it expired): fence now rather than at the next round
+  [ $(($(now_ms) - renewed_at)) -lt "$FENCE_MS" ] || demote "the Lease was not renewed for $((($(now_ms) - renewed_at) / 1000))s"
   return 1
 }
 
 tick() {
-  _t=$(now)
+  _t=$(now_ms)
   # fence first: a primary that could not renew stops taking writes before the Lease can expire
-  if [ "$role" = primary ] && [ "$FAILOVER" = 1 ] && [ $((_t - renewed_at)) -ge "$FENCE_AFTER" ]; then
-    demote "the Lease was not renewed for $((_t - renewed_at))s"
+  if [ "$role" = primary ] && [ "$FAILOVER" = 1 ] && [ $((_t - renewed_at)) -ge "$FENCE_MS" ]; then
+    demote "the Lease was not renewed for $(((_t - renewed_at) / 1000))s"
   fi
   if [ -f "$RUN_DIR/handover.request" ] && [ -z "$stopping" ]; then handover; fi
   [ -z "$stopping" ] || return 0
@@ -378,20 +395,20 @@ tick() {
   [ "$l_rv" = "$seen_rv" ] || seen_rv=$l_rv seen_at=$_t
   if [ "$l_holder" = "$POD_NAME" ]; then
     # ours (also after a restart: nobody took it meanwhile): renew, then be the primary
-    if [ "$role" != primary ] || [ $(($(now) - renewed_at)) -ge "$RENEW_SECONDS" ]; then
+    if [ "$role" != primary ] || [ $(($(now_ms) - renewed_at)) -ge "$RENEW_MS" ]; then
       renew || return 0
     fi
     if [ "$role" != primary ]; then
       promote "holds the Lease" || return 0
       # a slow promotion (the API calls) must not eat the time until the fence
-      [ $(($(now) - renewed_at)) -lt "$RENEW_SECONDS" ] || renew || :
+      [ $(($(now_ms) - renewed_at)) -lt "$RENEW_MS" ] || renew || :
     fi
     state primary
     label primary
     return 0
   fi
   demote "the Lease is held by ${l_holder:-nobody}"
-  if [ -z "$l_holder" ] || [ $((_t - seen_at)) -ge "$LEASE_SECONDS" ]; then
+  if [ -z "$l_holder" ] || [ $((_t - seen_at)) -ge "$LEASE_MS" ]; then
     elect
     return 0
   fi
@@ -401,7 +418,21 @@ tick() {
 
 log "agent of $POD_NAME: ${ENGINE}, failover $([ "$FAILOVER" = 1 ] && echo "by Lease $LEASE_NAME (${LEASE_SECONDS}s)" || echo "off"), semi-sync wait ${SEMI_SYNC_WAIT:-0}, failover needs $NEED of $REPLICAS members"
 state none
+# wait INTERVAL seconds, or less when the Lease is due sooner (a renewal, an expiry)
+nap() {
+  _np_ms=$((INTERVAL * 1000))
+  if [ "$FAILOVER" = 1 ] && [ -z "$stopping" ]; then
+    if [ "$role" = primary ]; then
+      _np_due=$((renewed_at + RENEW_MS - $(now_ms)))
+    else
+      _np_due=$((seen_at + LEASE_MS - $(now_ms) + 50))
+    fi
+    [ "$_np_due" -ge "$_np_ms" ] || [ "$_np_due" -le 0 ] || _np_ms=$_np_due
+  fi
+  pause "$((_np_ms / 1000)).$(printf '%03d' $((_np_ms % 1000)))"
+}
+
 while :; do
   tick
-  pause "$INTERVAL"
+  nap
 done

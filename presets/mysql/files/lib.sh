@@ -16,6 +16,7 @@ RESEED=$DATA_ROOT/reseed   # the agent asks start.sh for a fresh clone (holds th
 SEEDING=$RUN_DIR/seeding   # start.sh is bootstrapping or cloning (the server may be down)
 
 now() { date +%s; }
+now_ms() { date +%s%3N; }
 
 # cnf_quote VALUE: VALUE as a double-quoted option-file value
 cnf_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"; }
@@ -57,16 +58,19 @@ app_users_sql() {
   printf "GRANT ALL PRIVILEGES ON \`%s\`.* TO %s@'%%';\n" "$APP_DATABASE" "$(sql_quote "$APP_USER")"
 }
 
-# replica_status [HOST]: this pod's (or HOST's) replication threads. Sets rs_io rs_sql
-# (Yes|No|Connecting|""), rs_lag (seconds or NULL), rs_source (the host it follows, "" when not
-# a replica), rs_received (GTIDs received), rs_io_errno rs_io_error rs_sql_errno rs_sql_error.
-# 1 when the server does not answer. Column names of both servers (Slave_*/Replica_*).
+# replica_status [HOST]: this pod's (or HOST's) replication threads and what it executed, in
+# one connection (a peer that does not answer within a second is skipped). Sets rs_exec (GTIDs
+# executed), rs_io rs_sql (Yes|No|Connecting|""), rs_lag (seconds or NULL), rs_source (the host
+# it follows, "" when not a replica), rs_received (GTIDs received), rs_io_errno rs_io_error
+# rs_sql_errno rs_sql_error. 1 when the server does not answer. Column names of both servers
+# (Slave_*/Replica_*).
 replica_status() {
-  rs_io= rs_sql= rs_lag= rs_source= rs_received= rs_io_errno=0 rs_io_error= rs_sql_errno=0 rs_sql_error=
+  rs_exec= rs_io= rs_sql= rs_lag= rs_source= rs_received= rs_io_errno=0 rs_io_error= rs_sql_errno=0 rs_sql_error=
+  _rs_q="SELECT $GTID_EXECUTED_SQL AS chartgen_executed; SHOW REPLICA STATUS"
   if [ -n "${1:-}" ]; then
-    _rs_out=$(timeout 5 "$CLIENT" --defaults-extra-file="$REPL_CNF" -h "$1" -E -e 'SHOW REPLICA STATUS' 2>/dev/null) || return 1
+    _rs_out=$(timeout 5 "$CLIENT" --defaults-extra-file="$REPL_CNF" --connect-timeout=1 -h "$1" -E -e "$_rs_q" 2>/dev/null) || return 1
   else
-    _rs_out=$(timeout 10 "$CLIENT" --defaults-extra-file="$ROOT_CNF" -E -e 'SHOW REPLICA STATUS' 2>/dev/null) || return 1
+    _rs_out=$(timeout 10 "$CLIENT" --defaults-extra-file="$ROOT_CNF" -E -e "$_rs_q" 2>/dev/null) || return 1
   fi
   _rs_key=
   while IFS= read -r _rs_l; do
@@ -80,11 +84,12 @@ replica_status() {
       ;;
     *)
       # a GTID set continued on the next line (MySQL prints them with newlines)
-      [ "$_rs_key" = Retrieved_Gtid_Set ] && rs_received=$rs_received$_rs_l
+      [ "$_rs_key" != Retrieved_Gtid_Set ] || rs_received=$rs_received$_rs_l
       continue
       ;;
     esac
     case $_rs_key in
+    chartgen_executed) rs_exec=$_rs_v ;;
     Slave_IO_Running | Replica_IO_Running) rs_io=$_rs_v ;;
     Slave_SQL_Running | Replica_SQL_Running) rs_sql=$_rs_v ;;
     Seconds_Behind_Master | Seconds_Behind_Source) rs_lag=$_rs_v ;;
@@ -106,13 +111,8 @@ EOF
 # not answer
 gtid_state() {
   g_exec= g_recv= g_io=
-  if [ -n "${1:-}" ]; then
-    g_exec=$(peer_sql "$1" "SELECT $GTID_EXECUTED_SQL" 2>/dev/null) || return 1
-  else
-    g_exec=$(sql "SELECT $GTID_EXECUTED_SQL" 2>/dev/null) || return 1
-  fi
   replica_status "${1:-}" || return 1
-  g_recv=$rs_received g_io=$rs_io
+  g_exec=$rs_exec g_recv=$rs_received g_io=$rs_io
 }
 
 # read_only [HOST]: prints 1 when the server refuses writes, 0 when it takes them
