@@ -24,6 +24,9 @@
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
+# a preStop hook wakes the agent at once (prestop.sh); a pause ends, the round starts
+trap ': woken' USR1
+printf '%s\n' "$$" >"$RUN_DIR/agent.pid"
 
 self=$(self_fqdn) || exit 1
 INTERVAL=${INTERVAL:-1}
@@ -294,15 +297,20 @@ survey() {
 # switchover: a stopping primary hands over to the most advanced replica that stays (pods not
 # being deleted), within HANDOVER_TIMEOUT
 pick_target() {
-  _pt_best= _pt_exec=
+  _pt_best= _pt_exec= _pt_names=
+  for _pt_p in $PEERS; do
+    [ "$_pt_p" = "$self" ] || _pt_names="$_pt_names $(pod_of "$_pt_p")"
+  done
+  # the pods that stay: readable (a scale-down shrinks the Role first) and not being deleted
+  # shellcheck disable=SC2086
+  _pt_staying=$(kube get pod $_pt_names --ignore-not-found \
+    -o 'jsonpath={range .items[*]}{.metadata.name}={.metadata.deletionTimestamp}{"\n"}{end}' 2>/dev/null) || :
   for _pt_p in $PEERS; do
     [ "$_pt_p" != "$self" ] || continue
-    _pt_del=$(kube get pod "$(pod_of "$_pt_p")" -o 'jsonpath={.metadata.deletionTimestamp}' 2>/dev/null) || continue
-    [ -z "$_pt_del" ] || continue
+    case "$NL$_pt_staying$NL" in *"$NL$(pod_of "$_pt_p")=$NL"*) ;; *) continue ;; esac
     replica_status "$_pt_p" || continue
     [ "$rs_io" = Yes ] && [ "$rs_sql" = Yes ] && [ "$rs_source" = "$self" ] || continue
-    gtid_state "$_pt_p" || continue
-    if [ -z "$_pt_best" ] || ! eng_covers "$_pt_exec" "$g_exec"; then _pt_best=$_pt_p _pt_exec=$g_exec; fi
+    if [ -z "$_pt_best" ] || ! eng_covers "$_pt_exec" "$rs_exec"; then _pt_best=$_pt_p _pt_exec=$rs_exec; fi
   done
   [ -n "$_pt_best" ] && printf '%s' "$_pt_best"
 }
@@ -375,6 +383,9 @@ tick() {
     demote "no API access"
     state none
     return 0
+  fi
+  if [ "$FAILOVER" = 1 ] && [ "$role" = primary ] && [ $((_t - renewed_at)) -lt "$RENEW_MS" ]; then
+    return 0 # renewed moments ago: only the holder moves the Lease, nothing to read
   fi
   if [ "$FAILOVER" != 1 ]; then
     if [ "$(ordinal)" -eq 0 ]; then

@@ -18,6 +18,8 @@ agent | server) ;;
   ;;
 esac
 : >"$RUN_DIR/handover.request"
+# wake the agent (same pod, one process namespace)
+agent=$(read_file "$RUN_DIR/agent.pid" 2>/dev/null) && kill -USR1 "$agent" 2>/dev/null || :
 deadline=$(($(now) + HANDOVER_TIMEOUT))
 # the agent answers within a few seconds; without one (not running) there is nothing to wait for
 started=$(($(now) + 5))
