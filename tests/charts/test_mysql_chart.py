@@ -159,6 +159,18 @@ def test_flavor_specific_sql_only_where_the_servers_differ(flavored):
         assert "--stream=xbstream" in donor and "socat" in donor and "sha256sum" in donor
 
 
+def test_no_container_sets_a_variable_twice(flavored, helm):
+    """Server-side apply refuses duplicate env entries (helm test pods included)."""
+    _, chart = flavored
+    for obj in helm.template(chart.path, "mysql", values={"auth": {"username": "a", "database": "d"}}):
+        if obj["kind"] not in ("StatefulSet", "Pod"):
+            continue
+        pod = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            names = [e["name"] for e in c.get("env", [])]
+            assert len(names) == len(set(names)), f"{obj['kind']}/{obj['metadata']['name']} {c['name']}: {names}"
+
+
 def test_services_primary_by_role_label_read_by_replica_label(flavored, helm):
     _, chart = flavored
     objects = helm.template(chart.path, "mysql")

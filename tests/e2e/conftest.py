@@ -39,6 +39,8 @@ def _local() -> Cluster:
     return Cluster("local", Path(kubeconfig), {
         "etcd": {"image": image("etcd"), "toolsImage": image("etcd-tools")},
         "redis": {"image": image("redis"), "kubectlImage": image("kubectl")},
+        # the mysql preset's mariadb flavor (Oracle MySQL has no package or image here)
+        "mysql-mariadb": {"image": image("mariadb"), "kubectlImage": image("kubectl")},
     })
 
 

@@ -2,7 +2,7 @@
 # test-cluster.sh: helm test. Passes when exactly one member is writable, a write through the
 # primary Service lands on it and reads back on every member by its FQDN, and every member's
 # GTID set agrees with the primary's (nothing missing, nothing extra).
-# Env: PRIMARY_SERVICE + lib.sh's (RUN_DIR: where the client option files go)
+# Env: PRIMARY_SERVICE + lib.sh's
 set -eu
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
