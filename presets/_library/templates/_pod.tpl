@@ -107,17 +107,12 @@ and no `cp`, so nothing can copy its binary out; instead it runs as a sidecar, `
 on 127.0.0.1 (it alone holds the API token), and the pod shares one process namespace, where
 an agent copies the sidecar's own binary (/proc/<pid>/exe) and calls the API through the proxy
 (common.sh: kubectl_setup). Use with `shareProcessNamespace: true` on the pod and
-chartgen.kubectlVolume for the agent's copy. With "sidecar" true it is rendered for
-initContainers as a native sidecar (restartPolicy: Always, Kubernetes >= 1.29): it starts
-before and stops after the main containers, so their preStop hooks can still use the API:
-(dict "image" .Values.kubectlImage "port" 8001 "resources" ... "securityContext" ... ["sidecar" true])
+chartgen.kubectlVolume for the agent's copy:
+(dict "image" .Values.kubectlImage "port" 8001 "resources" ... "securityContext" ...)
 */}}
 {{- define "chartgen.apiProxyContainer" -}}
 - name: kubectl
   {{- include "chartgen.containerImage" .image | nindent 2 }}
-  {{- if .sidecar }}
-  restartPolicy: Always
-  {{- end }}
   # only this pod reaches it (127.0.0.1; kubectl's default accepts only local Host headers)
   command: [/bin/kubectl, proxy, --address=127.0.0.1, --port={{ .port }}]
   {{- include "chartgen.containerLimits" . | nindent 2 }}
