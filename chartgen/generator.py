@@ -55,6 +55,7 @@ def generate(
     """
     spec = presets_mod.load(preset)
     chosen = spec.flavor(flavor)
+    spec = spec.for_flavor(chosen)  # a flavor may change its workloads (e.g. a port of its own)
     check_name(name, spec)
     output = Path(output) if output is not None else Path.cwd() / name
     replaceable_chart_dir(output, "--output", force)

@@ -11,6 +11,7 @@ Plain dataclasses and PyYAML only: `chartgen presets` must start fast.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class Workload:
     client_ports: tuple[str, ...] = ()  # ports clients use (NetworkPolicy)
     pod_values: str = ""  # values path of its pod settings ("" = top level)
     enabled: str = ""  # values path of a boolean that turns it on ("" = always)
+    declared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as in preset.yaml
 
     def describe(self) -> dict[str, Any]:
         """What the generated chart records about this workload (Chart.yaml annotation)."""
@@ -69,6 +71,9 @@ class Flavor:
     description: str
     images: dict[str, str]  # values path of an image block -> pin key in versions.env
     values: dict[str, Any] = field(default_factory=dict)  # defaults this flavor changes
+    # what this flavor changes of the preset's workloads, by component: {component: {key: value}}
+    # with preset.yaml's keys (e.g. a port only this flavor's pods open)
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,21 @@ class Preset:
         valid = ", ".join(f.name for f in self.flavors)
         raise InvalidValueError(f"--flavor {name!r}: preset {self.name} has flavors {valid}; choose one of them")
 
+    def for_flavor(self, flavor: Flavor | None) -> "Preset":
+        """This preset as FLAVOR shapes it: its workloads with the flavor's changes laid over."""
+        if flavor is None or not flavor.workloads:
+            return self
+        where = f"{self.path / 'preset.yaml'}: flavors.{flavor.name}.workloads"
+        unknown = set(flavor.workloads) - {w.component for w in self.workloads}
+        if unknown:
+            raise ValueError(f"{where}: no workload of component(s) {sorted(unknown)}")
+        workloads = tuple(
+            _workload({**w.declared, **flavor.workloads[w.component]}, f"{where}.{w.component}")
+            if w.component in flavor.workloads else w
+            for w in self.workloads
+        )
+        return dataclasses.replace(self, workloads=workloads)
+
     def max_name_length(self) -> int:
         """Longest chart name whose derived object names fit Kubernetes' limits.
 
@@ -152,7 +172,7 @@ def _workload(data: dict[str, Any], where: str) -> Workload:
         quorum=data.get("quorum", "none"), headless_suffix=data.get("headlessSuffix", "-headless"),
         ports=dict(data.get("ports") or {}), peer_ports=tuple(data.get("peerPorts") or ()),
         client_ports=tuple(data.get("clientPorts") or ()), pod_values=data.get("podValues", ""),
-        enabled=data.get("enabled", ""),
+        enabled=data.get("enabled", ""), declared=dict(data),
     )
     if w.kind not in ("StatefulSet", "Deployment"):
         raise ValueError(f"{where}: kind {w.kind!r} must be StatefulSet or Deployment")
@@ -169,7 +189,8 @@ def parse(data: dict[str, Any], path: Path) -> Preset:
     where = str(path / "preset.yaml")
     chart = data.get("chart") or {}
     flavors = tuple(
-        Flavor(name, f.get("description", ""), dict(f.get("images") or {}), dict(f.get("values") or {}))
+        Flavor(name, f.get("description", ""), dict(f.get("images") or {}), dict(f.get("values") or {}),
+               {w["component"]: {k: v for k, v in w.items() if k != "component"} for w in f.get("workloads") or ()})
         for name, f in (data.get("flavors") or {}).items()
     )
     types = tuple(data.get("types") or ("stateful-multi",))

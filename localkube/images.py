@@ -359,6 +359,13 @@ RECIPES: dict[str, Recipe] = {
                     cmd=["redis-server"], prune_to="REDIS_IMAGE",
                     commands=["groupmod -g 999 redis && usermod -u 999 -g 999 redis"
                               " && chown -R 999:999 /etc/redis /var/lib/redis"]),
+    # mariadb: Debian's MariaDB 10.11 (server, client, mariadb-backup, socat and the official
+    # image's other tools) pruned to the official mariadb:11.4 image's tool set: only the
+    # mariadb* names (tests/images/manifest.yaml), the chart runs it as uid 999
+    "mariadb": Recipe(name="mariadb", tag=lambda: f"{SUITE}-m1",
+                      apt_packages=["mariadb-server", "mariadb-client", "mariadb-backup", "socat", "procps",
+                                    "psmisc", "gawk", "openssl"],
+                      cmd=["mariadbd"], prune_to="MARIADB_IMAGE"),
 }
 
 

@@ -26,13 +26,16 @@ class Cluster:
     kubeconfig: Path
     # values that make the charts use images this cluster can run (local: imported images)
     image_values: dict[str, dict] = field(default_factory=dict)
+    # can its nodes pull the official images? (not here: no registry; kind with an upstream
+    # node image on a machine whose Docker pulls, or an existing cluster: yes)
+    can_pull: bool = True
 
 
 def _local() -> Cluster:
     from localkube import cluster as localkube
 
     kubeconfig = localkube.up()
-    return Cluster("local", Path(kubeconfig), preset_values(localkube.load_image))
+    return Cluster("local", Path(kubeconfig), preset_values(localkube.load_image), can_pull=False)
 
 
 def _kind(request) -> Cluster:
@@ -40,7 +43,8 @@ def _kind(request) -> Cluster:
     from tests.e2e.kindcluster import kind_cluster
 
     kubeconfig = kind_cluster(request)
-    return Cluster("kind", kubeconfig, preset_values(kindkube.load_test_image))
+    return Cluster("kind", kubeconfig, preset_values(kindkube.load_test_image),
+                   can_pull=bool(os.environ.get("KIND_NODE_IMAGE")))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ from typing import Callable
 TEST_IMAGES: dict[str, dict[str, str]] = {
     "etcd": {"image": "etcd", "toolsImage": "etcd-tools", "kubectlImage": "kubectl"},
     "redis": {"image": "redis", "kubectlImage": "kubectl"},
+    # the mysql preset's mariadb flavor (Oracle MySQL has no package or image here)
+    "mysql-mariadb": {"image": "mariadb", "kubectlImage": "kubectl"},
 }
 
 

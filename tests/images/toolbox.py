@@ -140,8 +140,13 @@ def recording_toolbox(key: str, names: tuple[str, ...], dest: Path, log: Path) -
         target = dest / item.name
         if item.name in names:
             real = os.path.realpath(item)
-            target.write_text(f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> "{log}"\nexec "{real}" "$@"\n')
-            target.chmod(0o755)
+            text = f'#!/bin/sh\nprintf "%s\\n" "$0 $*" >> "{log}"\nexec "{real}" "$@"\n'
+            if target.is_file() and not target.is_symlink() and target.read_text() == text:
+                continue  # a pod started earlier may be running it right now: never rewrite it
+            tmp = target.with_name(f".{item.name}.{os.getpid()}")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            tmp.replace(target)
         elif not target.exists():
             target.symlink_to(os.readlink(item))
     return dest

@@ -9,7 +9,12 @@ every container at once, the first one being the pod's lifeline; a stop runs eac
 container's preStop hook, then SIGTERM, like the kubelet.
 
 Containers of an image in SKIP (by pin key) are not run: e.g. the kubectl sidecar, when no
-Kubernetes API is at hand.
+Kubernetes API is at hand. Native sidecars (init containers with restartPolicy Always) start
+with the main containers and are not waited for. EXTRA_ENV adds variables to the containers of
+an image (e.g. KUBECONFIG for a kubectl sidecar that has no in-cluster configuration here), and
+AS_POD_USER runs every container as its security context's uid/gid (a user namespace mapping
+that uid to root outside, so the pod's files stay reachable), as servers that refuse to run
+as root need.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from tests.waiting import wait_for
 
 class Pods:
     def __init__(self, objects: list[dict[str, Any]], workdir: Path, net: PodNetwork,
-                 skip_images: tuple[str, ...] = (), record: tuple[str, ...] = ()):
+                 skip_images: tuple[str, ...] = (), record: tuple[str, ...] = (),
+                 extra_env: dict[str, dict[str, str]] | None = None, as_pod_user: bool = False):
         """RECORD: programs whose every command line is logged to commands.log (e.g. to prove
         that no secret is ever passed on one)."""
         self.objects = objects
@@ -38,6 +44,8 @@ class Pods:
         self.net = net
         self.skip_images = skip_images
         self.record = record
+        self.extra_env = extra_env or {}
+        self.as_pod_user = as_pod_user
         self.commands_log = workdir / "commands.log"
         sts = next(o for o in objects if o["kind"] == "StatefulSet")
         self.sts = sts["metadata"]["name"]
@@ -66,16 +74,24 @@ class Pods:
         return self.workdir / f"{self.name(ordinal)}.log"
 
     # -- containers as processes --------------------------------------------------------
-    def runnable(self, c: Container) -> tuple[list[str], dict[str, str]]:
+    def runnable(self, c: Container, as_user: bool = True) -> tuple[list[str], dict[str, str]]:
         """A container's argv and environment with its image's tools: argv[0] resolved in
-        the image (a missing tool fails here), PATH = the image's toolbox only."""
+        the image (a missing tool fails here), PATH = the image's toolbox only (and, with
+        AS_POD_USER and AS_USER, run as its uid)."""
         key = key_of(c.image)
         box = (recording_toolbox(key, self.record, self.workdir / "toolbox" / key, self.commands_log)
                if self.record else toolbox(key))
         head = c.argv[0]
         tools(key).resolve(head)  # raises MissingTool when the image lacks it
         argv0 = str(box / ("sh" if head == "/bin/sh" else Path(head).name))
-        return [argv0, *c.argv[1:]], {**c.env, "PATH": str(box)}
+        user = self._as_user(c.run_as) if as_user else []
+        return [*user, argv0, *c.argv[1:]], {**c.env, **self.extra_env.get(key, {}), "PATH": str(box)}
+
+    def _as_user(self, run_as: tuple[int, int] | None) -> list[str]:
+        """A user namespace where the process is RUN_AS and root outside (None: as is)."""
+        if not self.as_pod_user or run_as is None:
+            return []
+        return ["/usr/bin/unshare", "--user", f"--map-user={run_as[0]}", f"--map-group={run_as[1]}", "--"]
 
     def skipped(self, c: Container) -> bool:
         return key_of(c.image) in self.skip_images
@@ -89,26 +105,35 @@ class Pods:
         pod = self.pod(ordinal)
         pod.materialize(fresh_data=fresh_data)
         last = None
+        sidecars = []
         with open(self.log(ordinal), "a") as fh:
             for name in pod.container_names(init=True):
                 c = pod.container(name, init=True)
                 if self.skipped(c):
                     continue
-                argv, env = self.runnable(c)
+                argv, env = self.runnable(c, as_user=not pod.is_sidecar(name))
+                if pod.is_sidecar(name):
+                    sidecars.append(shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]))
+                    continue
                 last = self.net.run(self.name(ordinal), argv, env, timeout=400)
                 fh.write(f"--- init {name} rc={last.returncode}\n{last.stdout}{last.stderr}")
                 if last.returncode != 0:
                     return last
         self.after_init(ordinal, pod)
         parts = []
+        run_as = None
         for name in pod.container_names():
             c = pod.container(name)
             if self.skipped(c):
                 continue
-            argv, env = self.runnable(c)
+            run_as = run_as or c.run_as
+            argv, env = self.runnable(c, as_user=False)
             parts.append(shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv]))
-        launch = "".join(f"{p} & " for p in parts[1:]) + "exec " + parts[0]
-        self.net.start(self.name(ordinal), ["/bin/sh", "-c", launch], env={}, log_path=str(self.log(ordinal)))
+        launch = "".join(f"{p} & " for p in sidecars + parts[1:]) + "exec " + parts[0]
+        # one user namespace for the whole pod: its containers see each other's processes as
+        # their own user's (what a pod's shared process namespace shows)
+        self.net.start(self.name(ordinal), [*self._as_user(run_as), "/bin/sh", "-c", launch], env={},
+                       log_path=str(self.log(ordinal)))
         return last
 
     def after_init(self, ordinal: int, pod: RenderedPod) -> None:
@@ -120,7 +145,7 @@ class Pods:
         with that container's environment and tools."""
         c = self.pod(ordinal).container(container, init=init)
         if argv is not None:
-            c = Container(c.name, argv, c.env, c.mounts, c.image)
+            c = Container(c.name, argv, c.env, c.mounts, c.image, c.run_as)
         argv, env = self.runnable(c)
         return self.net.run(self.name(ordinal), argv, env, timeout=timeout)
 

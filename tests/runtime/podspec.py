@@ -37,6 +37,7 @@ class Container:
     env: dict[str, str]
     mounts: dict[str, Path] = field(default_factory=dict)
     image: str = ""
+    run_as: tuple[int, int] | None = None  # (uid, gid) from the security contexts, if set
 
 
 class RenderedPod:
@@ -137,11 +138,24 @@ class RenderedPod:
         env = self._env(c)
         argv = [expand(a, env) for a in c.get("command", []) + c.get("args", [])]
         mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
-        mapped = Container(name, argv, env, mounts, c.get("image", ""))
+        mapped = Container(name, argv, env, mounts, c.get("image", ""), self._run_as(c))
         return self._map_paths(mapped)
+
+    def _run_as(self, c: dict[str, Any]) -> tuple[int, int] | None:
+        """The container's uid and gid: its securityContext over the pod's (None when unset)."""
+        pod, own = self.spec.get("securityContext") or {}, c.get("securityContext") or {}
+        uid = own.get("runAsUser", pod.get("runAsUser"))
+        gid = own.get("runAsGroup", pod.get("runAsGroup", uid))
+        return None if uid is None else (int(uid), int(gid))
 
     def container_names(self, init: bool = False) -> list[str]:
         return [c["name"] for c in self.spec.get("initContainers" if init else "containers", []) or []]
+
+    def is_sidecar(self, name: str) -> bool:
+        """An init container with restartPolicy Always: a native sidecar, started before the
+        main containers and running beside them (it is not run to completion)."""
+        return any(c["name"] == name and c.get("restartPolicy") == "Always"
+                   for c in self.spec.get("initContainers") or [])
 
     def image_of(self, name: str) -> str:
         pool = (self.spec.get("initContainers") or []) + (self.spec.get("containers") or [])
@@ -171,7 +185,7 @@ class RenderedPod:
         mapped = self._mapper(c.mounts)
         argv = [c.argv[0]] + [mapped(a) for a in c.argv[1:]]
         env = {k: mapped(v) for k, v in c.env.items()}
-        return Container(c.name, argv, env, c.mounts, c.image)
+        return Container(c.name, argv, env, c.mounts, c.image, c.run_as)
 
     def map_file(self, path: Path, container: Container) -> None:
         """Rewrite mount paths inside a file the pod wrote (e.g. etcd's config)."""

@@ -171,6 +171,38 @@ def test_a_master_restarted_with_an_empty_volume_never_wipes_its_replicas(cluste
     cluster.wait("the emptied pod copied the data back", lambda: _count_acked(cluster, master) == ACKED)
 
 
+def _freeze(cluster, ordinal, frozen: bool):
+    """A hung pod: every process of it stopped (SIGSTOP), as a cgroup freeze does."""
+    os.killpg(cluster.net.process(cluster.name(ordinal)).pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+
+def _sentinels_agree(cluster):
+    named = {cluster.sentinel_master(i) for i in range(3)}
+    return cluster.healthy(range(3)) if len(named) == 1 else None
+
+
+@pytest.mark.parametrize("restart_after_thaw", [False, True], ids=["thawed", "thawed-then-restarted"])
+def test_a_frozen_master_thawed_rejoins_and_every_sentinel_agrees(cluster, restart_after_thaw):
+    """The master hangs past down-after (its sentinel and agent too), a replica is promoted;
+    thawed, the old master's sentinel must follow the majority and its redis-server become a
+    replica: exactly one master, named by all three sentinels. With restart_after_thaw its
+    containers are also restarted (what the kubelet does after failed liveness probes), so
+    start-sentinel.sh runs with the sentinel state its volume kept from before the freeze."""
+    master = cluster.healthy(range(3))
+    _freeze(cluster, master, True)
+    try:
+        _, new = _wait_failover(cluster, master)
+    finally:
+        _freeze(cluster, master, False)
+    if restart_after_thaw:
+        cluster.kill(master)
+        cluster.start(master)
+    healed = cluster.wait("one master that all three sentinels name", lambda: _sentinels_agree(cluster), timeout=120)
+    assert healed == new and cluster.role(master)[0] == "slave"
+    assert _watch_masters(cluster, 5) == 1
+    cluster.wait("the old master has every acknowledged write", lambda: _count_acked(cluster, master) == ACKED)
+
+
 def test_a_master_restarted_at_once_stays_the_only_master(cluster):
     """Killed and back within a second, before down-after: the sentinels still name it."""
     master = cluster.healthy(range(3))

@@ -1,0 +1,239 @@
+"""The mysql chart through the real helm, both flavors: what is MySQL's own
+(tests/charts/test_contract.py holds what every preset keeps: lint matrix, counts, peers, PDB,
+affinity, secrets, policy, images' tools, shellcheck, checkov)."""
+
+import base64
+
+import pytest
+
+import chartgen
+from chartgen.errors import HelmError, InvalidValueError
+from chartgen.topology import Peers
+from chartgen.versions import pin
+
+FLAVORS = {"mysql": "MYSQL_IMAGE", "mariadb": "MARIADB_IMAGE"}
+
+
+@pytest.fixture(scope="module", params=list(FLAVORS))
+def flavored(request, tmp_path_factory):
+    flavor = request.param
+    chart = chartgen.generate("mysql", "mysql", flavor=flavor, output=tmp_path_factory.mktemp(flavor) / "mysql")
+    return flavor, chart
+
+
+def _kind(objects, kind, name=None):
+    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert found, f"no {kind} {name or ''}"
+    return found[0]
+
+
+def _pod(objects):
+    return _kind(objects, "StatefulSet")["spec"]["template"]["spec"]
+
+
+def _containers(objects):
+    return {c["name"]: c for c in _pod(objects)["containers"]}
+
+
+def _env(container):
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def _mycnf(objects):
+    return _kind(objects, "ConfigMap", "mysql-config")["data"]["my.cnf"]
+
+
+def test_default_flavor_is_mysql_84_and_each_flavor_its_official_image(flavored, helm):
+    flavor, chart = flavored
+    objects = helm.template(chart.path, "mysql")
+    c = _containers(objects)
+    image = pin(FLAVORS[flavor])
+    assert {c[n]["image"] for n in c} == {image}
+    assert chart.metadata["annotations"]["chartgen.io/flavor"] == flavor
+    assert chart.metadata["appVersion"] == image.rsplit(":", 1)[1]
+    assert image.startswith("docker.io/library/mysql:8.4." if flavor == "mysql" else "docker.io/library/mariadb:11.4.")
+    default = chartgen.generate("mysql", "x", output=chart.path.parent.parent / f"default-{flavor}" / "x")
+    assert default.metadata["annotations"]["chartgen.io/flavor"] == "mysql"
+
+
+def test_statefulset_pod_and_sidecars(flavored, helm):
+    flavor, chart = flavored
+    objects = helm.template(chart.path, "mysql")
+    sts = _kind(objects, "StatefulSet", "mysql")
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    assert sts["spec"]["serviceName"] == "mysql-headless"
+    pod = _pod(objects)
+    assert pod["shareProcessNamespace"] is True and pod["automountServiceAccountToken"] is False
+    (kubectl,) = pod["initContainers"]
+    assert kubectl["restartPolicy"] == "Always"  # a native sidecar: up during the preStop switchover
+    assert kubectl["image"] == pin("KUBECTL_IMAGE")
+    assert kubectl["command"] == ["/bin/kubectl", "proxy", "--address=127.0.0.1", "--port=8001"]
+    c = _containers(objects)
+    assert list(c) == (["mysql", "agent", "donor"] if flavor == "mariadb" else ["mysql", "agent"])
+    assert c["mysql"]["command"] == ["/bin/sh", "/scripts/start.sh"]
+    assert c["mysql"]["readinessProbe"]["exec"]["command"][-1] == "ready"
+    assert c["mysql"]["livenessProbe"]["exec"]["command"][-1] == "live"
+    assert c["mysql"]["lifecycle"]["preStop"]["exec"]["command"][-1] == "server"
+    assert c["agent"]["lifecycle"]["preStop"]["exec"]["command"][-1] == "agent"
+    # only the sidecar holds an API token
+    assert all("kube-api-access" not in {m["name"] for m in x["volumeMounts"]} for x in c.values())
+    assert "kube-api-access" in {m["name"] for m in kubectl["volumeMounts"]}
+    assert pod["securityContext"]["runAsUser"] == 999 and pod["securityContext"]["fsGroup"] == 999
+    # the run volume (socket, client option files with passwords) lives in memory
+    run = next(v for v in pod["volumes"] if v["name"] == "run")
+    assert run["emptyDir"]["medium"] == "Memory"
+    if flavor == "mariadb":
+        assert c["donor"]["ports"] == [{"name": "donor", "containerPort": 4444}]
+        np = _kind(objects, "NetworkPolicy")
+        peer = next(r for r in np["spec"]["ingress"] if r.get("from"))
+        assert [p["port"] for p in peer["ports"]] == ["mysql", "donor"]
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
+def test_identity_peers_and_semisync_count(flavored, helm, n):
+    flavor, chart = flavored
+    objects = helm.template(chart.path, "db", "data", {"replicaCount": n, "clusterDomain": "k8s.example"})
+    peers = Peers("db-mysql", "db-mysql-headless", "data", "k8s.example")
+    c = _containers(objects)
+    env = _env(c["agent"])
+    assert env["PEERS"].split() == peers.fqdns(n)
+    assert _env(c["mysql"])["SERVER_ID_BASE"] == "100"
+    # floor(N/2) replicas acknowledge each commit on MySQL; MariaDB has no count (one)
+    want = 0 if n == 1 else (n // 2 if flavor == "mysql" else 1)
+    assert env["SEMI_SYNC_WAIT"] == str(want)
+    role = _kind(objects, "Role")
+    pods = next(r for r in role["rules"] if r["resources"] == ["pods"])
+    assert pods["resourceNames"] == [peers.pod(i) for i in range(n)] and pods["verbs"] == ["get", "patch"]
+    leases = next(r for r in role["rules"] if r["resources"] == ["leases"])
+    assert leases["resourceNames"] == ["db-mysql-leader"] and "create" not in leases["verbs"]
+    lease = _kind(objects, "Lease", "db-mysql-leader")
+    assert lease["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert lease["spec"] == {"leaseDurationSeconds": 8}  # the holder is the agents' business
+
+
+def test_server_config_gtid_read_only_semisync(flavored, helm):
+    flavor, chart = flavored
+    cnf = _mycnf(helm.template(chart.path, "mysql"))
+    for line in ("log-bin=binlog", "binlog-format=ROW", "skip-name-resolve", "datadir=/var/lib/mysql/data",
+                 "socket=/run/mysqld/mysqld.sock"):
+        assert line in cnf.splitlines()
+    if flavor == "mysql":
+        assert cnf.startswith("[mysqld]")
+        for line in ("gtid-mode=ON", "enforce-gtid-consistency=ON", "super-read-only=ON", "skip-replica-start=ON",
+                     "plugin-load-add=mysql_clone.so", "plugin-load-add=semisync_source.so",
+                     "loose-rpl-semi-sync-source-wait-point=AFTER_SYNC",
+                     "loose-rpl-semi-sync-source-timeout=4294967295", "log-replica-updates=ON"):
+            assert line in cnf.splitlines(), line
+        assert "slave" not in cnf and "master" not in cnf  # 8.4 removed those names
+    else:
+        assert cnf.startswith("[mariadbd]")
+        for line in ("gtid-strict-mode=ON", "log-slave-updates=ON", "gtid-domain-id=0", "read-only=ON",
+                     "skip-slave-start", "rpl-semi-sync-master-wait-point=AFTER_SYNC",
+                     "rpl-semi-sync-master-timeout=4294967295", "rpl-semi-sync-slave-enabled=ON"):
+            assert line in cnf.splitlines(), line
+        assert "super-read-only" not in cnf and "gtid-mode" not in cnf
+
+
+def test_flavor_specific_sql_only_where_the_servers_differ(flavored):
+    flavor, chart = flavored
+    engine = "\n".join(line for line in (chart.path / "files" / "engine.sh").read_text().splitlines()
+                       if not line.lstrip().startswith("#"))
+    shared = "".join((chart.path / "files" / f).read_text() for f in ("agent.sh", "start.sh", "lib.sh", "probe.sh"))
+    for old in ("CHANGE MASTER", "CHANGE REPLICATION SOURCE", "SHOW SLAVE", "RESET MASTER", "SHOW MASTER",
+                "read_only =", "gtid_slave_pos"):
+        assert old not in shared, f"{old!r} belongs in engine.sh"
+    code = [line.strip() for line in shared.splitlines() if line.strip() and not line.strip().startswith("#")]
+    for client in ("mysql", "mysqladmin", "mariadb", "mariadb-admin", "mysqld", "mariadbd"):
+        assert not [line for line in code if line.split()[0] == client], f"{client}: call it as $CLIENT/$ADMIN/$SERVER"
+    if flavor == "mysql":
+        assert "CHANGE REPLICATION SOURCE TO" in engine and "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1" in engine
+        assert "CLONE INSTANCE FROM" in engine and "clone_valid_donor_list" in engine and "BACKUP_ADMIN" in engine
+        for removed in ("CHANGE MASTER", "SHOW SLAVE STATUS", "RESET MASTER", "SHOW MASTER STATUS", "mariadb"):
+            assert removed not in engine
+        assert not (chart.path / "files" / "donor.sh").exists()
+    else:
+        assert "MASTER_USE_GTID=slave_pos" in engine and "gtid_slave_pos" in engine
+        assert "mariadb-backup --prepare" in engine and "REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%%'" in engine
+        assert "super_read_only" not in engine and "mysqld" not in engine
+        donor = (chart.path / "files" / "donor.sh").read_text()
+        assert "--stream=xbstream" in donor and "socat" in donor and "sha256sum" in donor
+
+
+def test_no_container_sets_a_variable_twice(flavored, helm):
+    """Server-side apply refuses duplicate env entries (helm test pods included)."""
+    _, chart = flavored
+    for obj in helm.template(chart.path, "mysql", values={"auth": {"username": "a", "database": "d"}}):
+        if obj["kind"] not in ("StatefulSet", "Pod"):
+            continue
+        pod = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+        for c in pod.get("initContainers", []) + pod["containers"]:
+            names = [e["name"] for e in c.get("env", [])]
+            assert len(names) == len(set(names)), f"{obj['kind']}/{obj['metadata']['name']} {c['name']}: {names}"
+
+
+def test_services_primary_by_role_label_read_by_replica_label(flavored, helm):
+    _, chart = flavored
+    objects = helm.template(chart.path, "mysql")
+    members = {"app.kubernetes.io/name": "mysql", "app.kubernetes.io/instance": "mysql",
+               "app.kubernetes.io/component": "member"}
+    assert _kind(objects, "Service", "mysql-primary")["spec"]["selector"] == {**members, "chartgen.io/role": "primary"}
+    assert _kind(objects, "Service", "mysql-read")["spec"]["selector"] == {**members, "chartgen.io/role": "replica"}
+    assert _kind(objects, "Service", "mysql-headless")["spec"]["clusterIP"] == "None"
+    pod_labels = _kind(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    assert "chartgen.io/role" not in pod_labels  # only the agents set it
+
+
+def test_users_secret_and_passwords_never_on_a_command_line(flavored, helm):
+    _, chart = flavored
+    objects = helm.template(chart.path, "mysql", values={"auth": {"username": "app", "database": "appdb"}})
+    secret = _kind(objects, "Secret", "mysql-auth")
+    assert set(secret["data"]) == {"root-password", "replication-password", "password"}
+    assert all(len(base64.b64decode(v)) == 32 for v in secret["data"].values())
+    env = _env(_containers(objects)["mysql"])
+    assert env["APP_USER"] == "app" and env["APP_DATABASE"] == "appdb"
+    assert env["ROOT_PASSWORD"] == {"secretKeyRef": {"name": "mysql-auth", "key": "root-password"}}
+    mine = helm.template(chart.path, "mysql", values={"auth": {"existingSecret": "mine"}})
+    assert [o for o in mine if o["kind"] == "Secret"] == []
+    assert _env(_containers(mine)["agent"])["REPLICATION_PASSWORD"]["secretKeyRef"]["name"] == "mine"
+    lib = (chart.path / "files" / "lib.sh").read_text()
+    assert "umask 077" in lib and "--defaults-extra-file" in lib and "MYSQL_PWD" not in lib
+
+
+def test_failover_off_has_no_lease_and_semisync_off(flavored, helm):
+    _, chart = flavored
+    objects = helm.template(chart.path, "mysql", values={"failover": {"enabled": False},
+                                                         "semiSync": {"enabled": False}})
+    assert not [o for o in objects if o["kind"] == "Lease"]
+    env = _env(_containers(objects)["agent"])
+    assert env["FAILOVER"] == "0" and env["SEMI_SYNC_WAIT"] == "0"
+    fallback = helm.template(chart.path, "mysql", values={"semiSync": {"fallbackToAsync": True, "timeoutSeconds": 5}})
+    assert "timeout=5000" in _mycnf(fallback)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"switchover": {"timeoutSeconds": 60}}, "must be below terminationGracePeriodSeconds"),
+    ({"failover": {"leaseDurationSeconds": 5, "renewIntervalSeconds": 2}}, "at least 2 x renewIntervalSeconds"),
+    ({"auth": {"username": "app"}}, "auth.username and auth.database go together"),
+])
+def test_template_guards_explain(flavored, helm, values, message):
+    _, chart = flavored
+    with pytest.raises(HelmError, match=message):
+        helm.template(chart.path, "mysql", values=values)
+
+
+def test_schema_refuses_bad_names_and_generation_refuses_what_the_templates_would():
+    with pytest.raises(InvalidValueError, match="auth"):
+        chartgen.generate("mysql", "x", values={"auth": {"username": "bad name"}}, output="/nonexistent/never")
+    with pytest.raises(InvalidValueError, match="replicaCount"):
+        chartgen.generate("mysql", "x", replicas=4, output="/nonexistent/never")
+    with pytest.raises(InvalidValueError, match="flavor"):
+        chartgen.generate("mysql", "x", flavor="postgres", output="/nonexistent/never")
+
+
+def test_notes_say_how_to_connect_and_which_flavor(flavored, helm):
+    flavor, chart = flavored
+    notes = helm.run(["install", "db", str(chart.path), "--dry-run=client", "--namespace", "data"])
+    assert ("MariaDB" if flavor == "mariadb" else "MySQL") + " with GTID replication" in notes
+    assert "db-mysql-primary.data.svc.cluster.local:3306" in notes and "db-mysql-read.data.svc.cluster.local" in notes
+    assert "db-mysql-0.db-mysql-headless.data.svc.cluster.local" in notes
+    assert ("mariadb" if flavor == "mariadb" else "mysql") + " --defaults-extra-file=/run/mysqld/root.cnf" in notes
