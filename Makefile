@@ -78,11 +78,10 @@ local-build: setup
 	$(PY) -m localkube setup
 	nice -n 10 $(PY) -m localkube build
 
-## bench: speed goals (generate + lint time), and the mysql preset's failover figures on the
-## local cluster (chart defaults beside failover off, in one run).
-bench: setup host-deps cluster-build
+## bench: speed goals (CLI start, generate, lint), then the failover bench of every clustered
+## preset (bench-cluster).
+bench: setup bench-cluster
 	$(PY) -m chartgen.bench
-	$(PY) -m tests.e2e.bench_mysql_failover --cluster=local --runs 3
 
 ## bench-cluster: the failover bench of every clustered preset on localkube's cluster, where
 ## pods can be cgroup-frozen (tests/bench; about an hour with 3 runs; not part of test or e2e).

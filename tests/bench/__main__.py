@@ -44,10 +44,10 @@ def main() -> int:
     for name in args.presets.split(","):
         p = presets.PRESETS[name]
         notes[name] = p.bitnami_note
-        chart = chartgen.generate(name, name, output=workdir / name, force=True).path
+        chart = chartgen.generate(name, name, flavor=p.flavor, output=workdir / name, force=True).path
         for config in args.configs.split(","):
             ns = f"chartgen-bench-{name}-{config}"
-            bench = Bench(kube, helm, chart, p, images.get(name, {}), ns)
+            bench = Bench(kube, helm, chart, p, images.get(p.image_key or name, {}), ns)
             t0 = time.monotonic()
             bench.install(config)
             print(f"{name} {config}: installed and healthy in {time.monotonic() - t0:.1f}s", flush=True)

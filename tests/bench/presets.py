@@ -33,6 +33,9 @@ class Preset:
     writer: Callable[[str], tuple[str, str, dict[str, Any]]]  # ns -> (image key, script, env)
     read_back: Callable[[Any, str], set[int]]
     values: dict[str, Any] = field(default_factory=dict)
+    flavor: str | None = None
+    image_key: str = ""  # its entry in tests/e2e/images.py (default: the preset's name)
+    run_as: int | None = None  # uid of the writer pod (an image whose user must not be root)
 
 
 # -- etcd ---------------------------------------------------------------------------------
@@ -137,4 +140,48 @@ REDIS = Preset(
     leader=_redis_leader, writer=_redis_writer, read_back=_redis_read_back,
 )
 
-PRESETS = {p.name: p for p in (ETCD, REDIS)}
+# -- mysql (the mariadb flavor here; Oracle MySQL cannot run on this machine) --------------------
+def _mysql_leader(kube, ns: str) -> str | None:
+    prim = [p.metadata.name for p in kube.pods(ns, "app.kubernetes.io/component=member,chartgen.io/role=primary")]
+    return prim[0] if len(prim) == 1 else None
+
+
+# ids start at the writer's start time (in ms), so runs never collide in one table; a write is
+# acknowledged when its INSERT's commit returns (lossless semi-sync: a replica has it)
+MYSQL_WRITER = f"""
+umask 077
+printf '[client]\\nuser=root\\npassword="%s"\\n' "$ROOT_PASSWORD" > /tmp/root.cnf
+q() {{ timeout 3 mariadb --defaults-extra-file=/tmp/root.cnf -h "$PRIMARY" --connect-timeout=2 -N -B -e "$1" 2>/dev/null; }}
+until q "CREATE DATABASE IF NOT EXISTS bench; CREATE TABLE IF NOT EXISTS bench.acked (id BIGINT PRIMARY KEY)"; do sleep 1; done
+i=$(( $(date +%s) * 1000 ))
+while [ ! -e {STOP} ]; do
+  i=$((i + 1))
+  if q "INSERT INTO bench.acked (id) VALUES ($i)"; then echo "$i $(date +%s.%N)"; fi
+done
+"""
+
+
+def _mysql_writer(ns: str):
+    env = {"PRIMARY": f"mysql-primary.{ns}.svc.cluster.local",
+           "ROOT_PASSWORD": {"secretKeyRef": {"name": "mysql-auth", "key": "root-password"}}}
+    return "image", MYSQL_WRITER, env
+
+
+def _mysql_read_back(kube, ns: str) -> set[int]:
+    primary = _mysql_leader(kube, ns) or "mysql-0"
+    out = kube.exec(ns, primary, "mysql", ["sh", "-c", "mariadb --defaults-extra-file=/run/mysqld/root.cnf -N -B "
+                                           "-e 'SELECT id FROM bench.acked'"])
+    return {int(x) for x in out.split() if x.isdigit()}
+
+
+MYSQL = Preset(
+    name="mysql", release="mysql", selector="app.kubernetes.io/instance=mysql,app.kubernetes.io/component=member",
+    flavor="mariadb", image_key="mysql-mariadb",
+    # bitnami/mysql and bitnami/mariadb: a fixed primary, no failover, no switchover
+    bitnami={"failover": {"enabled": False}, "switchover": {"enabled": False}},
+    bitnami_note="no failover and no switchover, as bitnami/mysql and bitnami/mariadb (a fixed primary)",
+    upgrade_change={"config": {"maxConnections": 501}},
+    leader=_mysql_leader, writer=_mysql_writer, read_back=_mysql_read_back, run_as=999,
+)
+
+PRESETS = {p.name: p for p in (ETCD, REDIS, MYSQL)}

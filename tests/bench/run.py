@@ -17,7 +17,6 @@ live here, the e2e suite keeps the correctness assertions.
 
 from __future__ import annotations
 
-import glob
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,21 +40,6 @@ class Run:
     lost: int
     ready_s: float  # fault -> every member ready again
     timeline: list[float] = field(default_factory=list)  # ack times relative to the fault
-
-
-def freeze(kube, ns: str, pod: str, frozen: bool) -> None:
-    """Freeze or thaw every process of POD (cgroup v1 freezer, or v2 cgroup.freeze); needs the
-    node's cgroups at hand: the local cluster."""
-    uid = kube.core.read_namespaced_pod(pod, ns).metadata.uid
-    names = {f"pod{uid}", f"pod{uid.replace('-', '_')}"}
-    v1 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/freezer/kubepods*/**/{n}", recursive=True)]
-    v2 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/kubepods*/**/{n}*", recursive=True)]
-    if v1:
-        Path(v1[0], "freezer.state").write_text("FROZEN" if frozen else "THAWED")
-    elif v2:
-        Path(v2[0], "cgroup.freeze").write_text("1" if frozen else "0")
-    else:
-        raise RuntimeError(f"no cgroup of pod {pod} ({uid}) here: freezing needs --cluster=local")
 
 
 class Bench:
@@ -105,10 +89,12 @@ class Bench:
                     secret_key_ref=client.V1SecretKeySelector(name=ref_["name"], key=ref_["key"]))))
             else:
                 env_list.append(client.V1EnvVar(name=k, value=v))
+        security = client.V1PodSecurityContext(run_as_user=self.p.run_as, run_as_group=self.p.run_as) \
+            if self.p.run_as else None
         pod = client.V1Pod(
             metadata=client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/name": "bench-writer",
                                                             f"{self.p.release}-client": "true"}),
-            spec=client.V1PodSpec(restart_policy="Never", containers=[client.V1Container(
+            spec=client.V1PodSpec(restart_policy="Never", security_context=security, containers=[client.V1Container(
                 name="writer", image=ref, image_pull_policy="IfNotPresent", command=["/bin/sh", "-c", script],
                 env=env_list)]))
         self.kube.core.create_namespaced_pod(self.ns, pod)
@@ -137,9 +123,9 @@ class Bench:
         if kind == "delete":
             self.kube.core.delete_namespaced_pod(leader, self.ns)
         elif kind == "freeze":
-            freeze(self.kube, self.ns, leader, True)
+            self.kube.freeze(self.ns, leader, True)
             time.sleep(FREEZE_SECONDS)
-            freeze(self.kube, self.ns, leader, False)
+            self.kube.freeze(self.ns, leader, False)
         elif kind == "all":
             for pod in self.kube.pods(self.ns, self.p.selector):
                 self.kube.core.delete_namespaced_pod(pod.metadata.name, self.ns)
@@ -173,7 +159,7 @@ class Bench:
         self.helm.uninstall(self.p.release, self.ns, wait=True)
         for pvc in self.kube.core.list_namespaced_persistent_volume_claim(self.ns).items:
             self.kube.core.delete_namespaced_persistent_volume_claim(pvc.metadata.name, self.ns)
-        for name in ("etcd-auth", "redis-auth"):
+        for name in ("etcd-auth", "redis-auth", "mysql-auth"):
             try:
                 self.kube.core.delete_namespaced_secret(name, self.ns)
             except Exception:  # noqa: BLE001 - not this preset's

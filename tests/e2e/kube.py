@@ -46,3 +46,24 @@ class Kube:
                 last = err
             time.sleep(interval)
         raise TimeoutError(f"{what}: not within {timeout}s (last: {last!r})")
+
+    def freeze(self, ns: str, pod: str, frozen: bool) -> None:
+        """Freeze or thaw every process of POD: a hung node, as far as its pods go (nothing
+        answers, nothing restarts). Through the node's cgroups on this machine: the cgroup v1
+        freezer (found under any parent: localkube's kubepods, or a kind node's container) or
+        cgroup v2's cgroup.freeze."""
+        import glob
+
+        uid = self.core.read_namespaced_pod(pod, ns).metadata.uid
+        names = {f"pod{uid}", f"pod{uid.replace('-', '_')}"}
+        v1 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/freezer/**/{n}", recursive=True)]
+        v2 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/**/{n}*", recursive=True)
+              if Path(d, "cgroup.freeze").exists()]
+        if v1:
+            for d in v1:  # kind: the same pod cgroup may be seen through more than one path
+                Path(d, "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+        elif v2:
+            Path(v2[0], "cgroup.freeze").write_text("1" if frozen else "0")
+        else:
+            raise RuntimeError(f"no cgroup of pod {pod} ({uid}) on this machine: freezing needs the node's cgroups")
+

@@ -11,12 +11,10 @@ SQL runs inside the pods (Kubernetes exec) with the server's own client."""
 from __future__ import annotations
 
 import base64
-import glob
 import json
 import shlex
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -220,17 +218,7 @@ def first_write_elsewhere(kube: Kube, ctx: Ctx, old: str, t0: float, limit: floa
 
 
 def freeze(kube: Kube, ctx: Ctx, pod: str, frozen: bool) -> None:
-    """Freeze or thaw every process of POD (cgroup v1 freezer or v2 cgroup.freeze)."""
-    uid = kube.core.read_namespaced_pod(pod, ctx.ns).metadata.uid
-    names = {f"pod{uid}", f"pod{uid.replace('-', '_')}"}
-    v1 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/freezer/kubepods*/**/{n}", recursive=True)]
-    v2 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/kubepods*/**/{n}*", recursive=True)]
-    if v1:
-        Path(v1[0], "freezer.state").write_text("FROZEN" if frozen else "THAWED")
-    elif v2:
-        Path(v2[0], "cgroup.freeze").write_text("1" if frozen else "0")
-    else:
-        raise RuntimeError(f"no cgroup of pod {pod} ({uid}) on this machine")
+    kube.freeze(ctx.ns, pod, frozen)
 
 
 # -- the scenarios ---------------------------------------------------------------------------------

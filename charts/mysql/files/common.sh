@@ -132,10 +132,11 @@ wait_resolvable() {
 # ---- the Kubernetes API, for agents (chartgen.apiProxyContainer) ----
 
 # kubectl_setup: find this pod's kubectl proxy sidecar (shareProcessNamespace: its process is
-# visible here), copy its binary to KUBECTL_DIR and point `kube` at the proxy. Needs `cp`.
+# visible here) and use its binary through /proc/<pid>/exe (no copy: an image may lack `cp`).
 # 1 when there is no such sidecar (yet).
 kubectl_setup() {
-  [ -z "${KUBECTL_BIN:-}" ] || return 0
+  [ -z "${KUBECTL_BIN:-}" ] || [ ! -e "$KUBECTL_BIN" ] || return 0
+  KUBECTL_BIN=
   for _ks_d in /proc/[0-9]*; do
     read -r _ks_comm 2>/dev/null <"$_ks_d/comm" || continue
     [ "$_ks_comm" = kubectl ] || continue
@@ -143,13 +144,16 @@ kubectl_setup() {
     # -ef (same file) is in dash's, bash's and busybox's test
     # shellcheck disable=SC3013
     [ "$_ks_d/ns/net" -ef /proc/self/ns/net ] || continue
-    cp "$_ks_d/exe" "$KUBECTL_DIR/kubectl.tmp" 2>/dev/null || continue
-    mv -f "$KUBECTL_DIR/kubectl.tmp" "$KUBECTL_DIR/kubectl" || continue
-    KUBECTL_BIN=$KUBECTL_DIR/kubectl
+    [ -x "$_ks_d/exe" ] || continue
+    KUBECTL_BIN=$_ks_d/exe
     return 0
   done
   return 1
 }
 
-# kube ARGS...: kubectl through the pod's API proxy, in the pod's namespace (run kubectl_setup first)
-kube() { "$KUBECTL_BIN" --server="$API_PROXY" --namespace="$POD_NAMESPACE" --request-timeout=5s "$@"; }
+# kube ARGS...: kubectl through the pod's API proxy, in the pod's namespace; finds the sidecar
+# again when it restarted (1 when there is none)
+kube() {
+  kubectl_setup || return 1
+  "$KUBECTL_BIN" --server="$API_PROXY" --namespace="$POD_NAMESPACE" --request-timeout=5s "$@"
+}

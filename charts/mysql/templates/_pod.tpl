@@ -104,15 +104,18 @@ volume with a short-lived token, the cluster CA and the namespace. (no parameter
 {{/*
 The Kubernetes API for agents in images without kubectl. Kubernetes' kubectl image has no shell
 and no `cp`, so nothing can copy its binary out; instead it runs as a sidecar, `kubectl proxy`
-on 127.0.0.1 (it alone holds the API token), and the pod shares one process namespace, where
-an agent copies the sidecar's own binary (/proc/<pid>/exe) and calls the API through the proxy
-(common.sh: kubectl_setup). Use with `shareProcessNamespace: true` on the pod and
-chartgen.kubectlVolume for the agent's copy:
-(dict "image" .Values.kubectlImage "port" 8001 "resources" ... "securityContext" ...)
+on 127.0.0.1 (it alone holds the API token), and the pod shares one process namespace, where an
+agent runs the sidecar's own binary through /proc/<pid>/exe against the proxy (common.sh:
+kubectl_setup, kube). Use with `shareProcessNamespace: true` on the pod; in a Job, as a
+native sidecar ("sidecar" true: an init container that keeps running):
+(dict "image" .Values.kubectlImage "port" 8001 "resources" ... "securityContext" ... ["sidecar" true])
 */}}
 {{- define "chartgen.apiProxyContainer" -}}
 - name: kubectl
   {{- include "chartgen.containerImage" .image | nindent 2 }}
+  {{- if .sidecar }}
+  restartPolicy: Always
+  {{- end }}
   # only this pod reaches it (127.0.0.1; kubectl's default accepts only local Host headers)
   command: [/bin/kubectl, proxy, --address=127.0.0.1, --port={{ .port }}]
   {{- include "chartgen.containerLimits" . | nindent 2 }}
@@ -120,7 +123,7 @@ chartgen.kubectlVolume for the agent's copy:
     {{- include "chartgen.apiTokenMount" . | nindent 4 }}
 {{- end -}}
 
-{{/* The environment an agent needs to find the proxy: (dict "port" 8001) */}}
+{{/* The environment an agent needs to reach the proxy: (dict "port" 8001) */}}
 {{- define "chartgen.apiProxyEnv" -}}
 - name: POD_NAMESPACE
   valueFrom:
@@ -128,19 +131,6 @@ chartgen.kubectlVolume for the agent's copy:
       fieldPath: metadata.namespace
 - name: API_PROXY
   value: "http://127.0.0.1:{{ .port }}"
-- name: KUBECTL_DIR
-  value: /opt/kubectl
-{{- end -}}
-
-{{- define "chartgen.kubectlVolume" -}}
-- name: kubectl
-  emptyDir:
-    sizeLimit: 128Mi
-{{- end -}}
-
-{{- define "chartgen.kubectlMount" -}}
-- name: kubectl
-  mountPath: /opt/kubectl
 {{- end -}}
 
 {{/* Labels of a helper pod (helm test, hook Job) of component COMPONENT: it may reach the
