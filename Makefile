@@ -59,9 +59,16 @@ test: setup host-deps etcd checkov
 	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
 ## e2e: the end-to-end suite on a kind cluster built on this machine (kindkube/): one control
-## plane + 3 workers in two zones, created through pytest-kind and deleted when the suite ends.
+## plane + 3 workers in two zones. The modules run side by side (pytest-xdist, each in its own
+## namespace), then the ones that drain or stop nodes alone; the cluster is deleted at the end.
+E2E_ARGS ?= -v -p no:cacheprovider
 e2e: setup host-deps etcd cluster-build
-	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m e2e -v -p no:cacheprovider
+	$(PY) -m kindkube create >/dev/null
+	$(PY) -m kindkube load $$($(PY) -m tests.e2e.images) >/dev/null
+	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m "e2e and not disruptive" \
+	  -n 3 --dist loadfile $(E2E_ARGS); side=$$?; \
+	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e --cluster=kind -m "e2e and disruptive" $(E2E_ARGS); alone=$$?; \
+	$(PY) -m kindkube delete; [ $$side -eq 0 ] && [ $$alone -eq 0 ]
 
 ## e2e-local: the same suite on localkube's single-node cluster (multi-node scenarios skip there).
 e2e-local: setup host-deps etcd local-build

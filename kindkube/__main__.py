@@ -4,7 +4,7 @@
     build          base image, Kubernetes binaries, CNI, node image (cached by pins)
     up             the project's dockerd (idempotent)
     create         up + build + kind cluster (1 control plane, 3 workers) + CNI; prints the kubeconfig
-    load NAME      a localkube test image (etcd, redis) into every node
+    load NAME...   localkube test images (etcd, redis, ...) into every node
     kubectl ARGS   kubectl against the cluster
     status         dockerd and clusters
     delete         delete the kind cluster
@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
     elif verb == "create":
         print(cluster.create())
     elif verb == "load" and args:
-        print(cluster.load_test_image(args[0]))
+        for name in args:
+            print(cluster.load_test_image(name))
     elif verb == "kubectl":
         os.execve(str(cluster.kubectl()), ["kubectl", "--kubeconfig", str(cluster.kubeconfig_path()), *args],
                   dict(os.environ))

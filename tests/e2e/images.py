@@ -33,3 +33,13 @@ def preset_values(load: Callable[[str], str]) -> dict[str, dict[str, dict]]:
                 refs[recipe] = load(recipe)
             out[preset][path] = image_values(refs[recipe])
     return out
+
+
+def recipes() -> list[str]:
+    """Every test image the suite uses (`python -m tests.e2e.images` prints them)."""
+    return sorted({recipe for blocks in TEST_IMAGES.values() for recipe in blocks.values()})
+
+
+if __name__ == "__main__":
+    print(" ".join(recipes()))
+

@@ -18,7 +18,7 @@ from chartgen.helm import Helm
 from tests.e2e import multinode as mn
 from tests.publish.conftest import chartgen as chartgen_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-etcd-nodes"
 RELEASE = "etcd"          # members etcd-0..2, client Service "etcd"

@@ -19,7 +19,7 @@ from chartgen.helm import Helm
 from tests.e2e import multinode as mn
 from tests.publish.conftest import chartgen as chartgen_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-redis-nodes"
 RELEASE = "redis"         # pods redis-node-0..2, Services redis-master / redis-headless
