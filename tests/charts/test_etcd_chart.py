@@ -9,19 +9,7 @@ import pytest
 from chartgen import kubeschema
 from chartgen.topology import Peers
 from chartgen.versions import pin
-
-
-
-def _kind(objects, kind, name=None):
-    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert found, f"no {kind} {name or ''}"
-    return found[0]
-
-
-
-
-
-
+from tests.charts.rendered import first as _kind
 
 
 @pytest.mark.parametrize("n", [1, 3, 5, 7])
@@ -56,10 +44,6 @@ def test_statefulset_contract(etcd_chart, helm):
     assert etcd["livenessProbe"]["httpGet"]["path"] == "/livez"
     pod_sc = spec["template"]["spec"]["securityContext"]
     assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] != 0
-
-
-
-
 
 
 def test_auth_secret_is_generated_kept_and_never_in_values(etcd_chart, helm):
@@ -111,8 +95,6 @@ def test_helm_test_pod_checks_members(etcd_chart, helm):
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["spec"]["containers"][0]["envFrom"] == [{"configMapRef": {"name": "etcd-topology"}}]
     assert _kind(objects, "ConfigMap", "etcd-topology")["data"]["REPLICAS"] == "5"
-
-
 
 
 def test_kubernetes_schema_catches_an_invalid_object(etcd_chart, helm):

@@ -22,7 +22,12 @@ import chartgen
 from chartgen.errors import HelmError
 from chartgen.topology import Peers
 from chartgen.versions import pin
-from tests.images.toolbox import tools, toolbox
+from tests.charts.rendered import containers
+from tests.charts.rendered import env as _env
+from tests.charts.rendered import first as _kind
+from tests.charts.rendered import mounts as _mounts
+from tests.charts.rendered import pod_spec as _pod
+from tests.images.toolbox import toolbox, tools
 
 MARKER = "/data/db/.chartgen-empty-volume"
 
@@ -32,27 +37,8 @@ def mongo_chart(tmp_path_factory):
     return chartgen.generate("mongodb", "mongodb", output=tmp_path_factory.mktemp("charts") / "mongodb")
 
 
-def _kind(objects, kind, name=None):
-    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert found, f"no {kind} {name or ''}"
-    return found[0]
-
-
-def _pod(objects):
-    return _kind(objects, "StatefulSet")["spec"]["template"]["spec"]
-
-
 def _containers(objects):
-    pod = _pod(objects)
-    return {c["name"]: c for c in pod.get("initContainers", []) + pod["containers"]}
-
-
-def _env(container):
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
-def _mounts(container):
-    return {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+    return containers(objects, init=True)
 
 
 # -- the workload -------------------------------------------------------------------------------

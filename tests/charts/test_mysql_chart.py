@@ -10,6 +10,10 @@ import chartgen
 from chartgen.errors import HelmError, InvalidValueError
 from chartgen.topology import Peers
 from chartgen.versions import pin
+from tests.charts.rendered import containers as _containers
+from tests.charts.rendered import env as _env
+from tests.charts.rendered import first as _kind
+from tests.charts.rendered import pod_spec as _pod
 
 FLAVORS = {"mysql": "MYSQL_IMAGE", "mariadb": "MARIADB_IMAGE"}
 
@@ -19,24 +23,6 @@ def flavored(request, tmp_path_factory):
     flavor = request.param
     chart = chartgen.generate("mysql", "mysql", flavor=flavor, output=tmp_path_factory.mktemp(flavor) / "mysql")
     return flavor, chart
-
-
-def _kind(objects, kind, name=None):
-    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert found, f"no {kind} {name or ''}"
-    return found[0]
-
-
-def _pod(objects):
-    return _kind(objects, "StatefulSet")["spec"]["template"]["spec"]
-
-
-def _containers(objects):
-    return {c["name"]: c for c in _pod(objects)["containers"]}
-
-
-def _env(container):
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
 
 
 def _mycnf(objects):

@@ -9,32 +9,14 @@ import chartgen
 from chartgen.errors import HelmError
 from chartgen.topology import Peers, quorum
 from chartgen.versions import pin
+from tests.charts.rendered import containers as _containers
+from tests.charts.rendered import env as _env
+from tests.charts.rendered import first as _kind
 
 
 @pytest.fixture(scope="module")
 def redis_chart(tmp_path_factory):
     return chartgen.generate("redis", "redis", output=tmp_path_factory.mktemp("charts") / "redis")
-
-
-def _kind(objects, kind, name=None):
-    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert found, f"no {kind} {name or ''}"
-    return found[0]
-
-
-def _containers(objects):
-    sts = _kind(objects, "StatefulSet")
-    return {c["name"]: c for c in sts["spec"]["template"]["spec"]["containers"]}
-
-
-def _env(container):
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-
-
-
-
-
-
 
 
 @pytest.mark.parametrize("n,q", [(3, 1), (5, 2), (7, 3), (3, 4), (1, 2)])
@@ -156,10 +138,6 @@ def test_role_labels_off_removes_agent_role_and_master_service(redis_chart, helm
     assert "shareProcessNamespace" not in _kind(objects, "StatefulSet")["spec"]["template"]["spec"]
 
 
-
-
-
-
 def test_password_secret_is_generated_kept_and_never_in_values(redis_chart, helm):
     objects = helm.template(redis_chart.path, "redis")
     secret = _kind(objects, "Secret", "redis-auth")
@@ -224,8 +202,6 @@ def test_fast_failover_defaults_and_settings_reach_the_config(redis_chart, helm)
 def test_handover_must_fit_in_the_grace_period(redis_chart, helm):
     with pytest.raises(HelmError, match="below terminationGracePeriodSeconds"):
         helm.template(redis_chart.path, "redis", values={"terminationGracePeriodSeconds": 10})
-
-
 
 
 def test_helm_test_pod_checks_the_cluster(redis_chart, helm):

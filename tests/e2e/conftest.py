@@ -119,3 +119,18 @@ def pytest_runtest_makereport(item, call):
         except Exception as err:  # noqa: BLE001 - the report must not hide the failure
             lines = [f"(no diagnostics: {err})"]
         report.sections.append(("cluster state (chartgen diagnostics)", "\n".join(lines)))
+
+
+@pytest.fixture(scope="module")
+def values(request, cluster):
+    """The test module's PRESET with small volumes and this cluster's images."""
+    return {"persistence": {"size": "1Gi"}, **cluster.image_values.get(request.module.PRESET, {})}
+
+
+@pytest.fixture(scope="module")
+def workers(kube):
+    """The worker nodes (the module is skipped with fewer than 3: a single-node cluster)."""
+    from tests.e2e import multinode
+
+    return multinode.require_workers(kube, 3)
+

@@ -123,3 +123,14 @@ def epoch() -> float:
 def on_kind(cluster) -> None:
     if cluster.kind != "kind":
         pytest.skip(f"stops a node's container: needs --cluster=kind (this run uses --cluster={cluster.kind})")
+
+
+def uninstall(helm, release: str, namespace: str) -> None:
+    """Uninstall RELEASE if it is there (a run of some of the tests may not have made it)."""
+    from chartgen.errors import UnknownReleaseError
+
+    try:
+        helm.uninstall(release, namespace, wait=True)
+    except UnknownReleaseError:
+        pass
+

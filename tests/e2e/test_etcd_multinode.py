@@ -12,16 +12,13 @@ import time
 
 import pytest
 
-import chartgen
-from chartgen.errors import UnknownReleaseError
-from chartgen.helm import Helm
 from tests.e2e import multinode as mn
 from tests.publish.conftest import chartgen as chartgen_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900), pytest.mark.usefixtures("workers")]
 
 NAMESPACE = "chartgen-e2e-etcd-nodes"
-RELEASE = "etcd"          # members etcd-0..2, client Service "etcd"
+PRESET = RELEASE = "etcd"          # members etcd-0..2, client Service "etcd"
 MEMBERS = [f"{RELEASE}-{i}" for i in range(3)]
 FIGURES: dict[str, float] = {}
 
@@ -30,32 +27,8 @@ def selector(release: str) -> str:
     return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=member"
 
 
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory):
-    return chartgen.generate("etcd", "etcd", output=tmp_path_factory.mktemp("e2e") / "etcd")
-
-
-@pytest.fixture(scope="module")
-def helm(cluster):
-    return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
-
-
-@pytest.fixture(scope="module")
-def values(cluster):
-    return {"persistence": {"size": "1Gi"}, **cluster.image_values.get("etcd", {})}
-
-
 def uninstall(helm, release: str) -> None:
-    """Uninstall RELEASE if it is there (a run of some of the tests may not have made it)."""
-    try:
-        helm.uninstall(release, NAMESPACE, wait=True)
-    except UnknownReleaseError:
-        pass
-
-
-@pytest.fixture(scope="module", autouse=True)
-def workers(kube):
-    return mn.require_workers(kube, 3)
+    mn.uninstall(helm, release, NAMESPACE)
 
 
 def etcdctl(kube, pod: str, *args: str) -> str:

@@ -13,16 +13,13 @@ import time
 
 import pytest
 
-import chartgen
-from chartgen.errors import UnknownReleaseError
-from chartgen.helm import Helm
 from tests.e2e import multinode as mn
 from tests.publish.conftest import chartgen as chartgen_cli
 
-pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900), pytest.mark.usefixtures("workers")]
 
 NAMESPACE = "chartgen-e2e-redis-nodes"
-RELEASE = "redis"         # pods redis-node-0..2, Services redis-master / redis-headless
+PRESET = RELEASE = "redis"         # pods redis-node-0..2, Services redis-master / redis-headless
 PODS = [f"redis-node-{i}" for i in range(3)]
 ROLE_LABEL = "chartgen.io/role"
 MASTER_SVC = f"redis-master.{NAMESPACE}.svc.cluster.local"
@@ -37,32 +34,8 @@ def fqdn(pod: str) -> str:
     return f"{pod}.redis-headless.{NAMESPACE}.svc.cluster.local"
 
 
-@pytest.fixture(scope="module")
-def chart(tmp_path_factory):
-    return chartgen.generate("redis", "redis", output=tmp_path_factory.mktemp("e2e") / "redis")
-
-
-@pytest.fixture(scope="module")
-def helm(cluster):
-    return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
-
-
-@pytest.fixture(scope="module")
-def values(cluster):
-    return {"persistence": {"size": "1Gi"}, **cluster.image_values.get("redis", {})}
-
-
 def uninstall(helm, release: str) -> None:
-    """Uninstall RELEASE if it is there (a run of some of the tests may not have made it)."""
-    try:
-        helm.uninstall(release, NAMESPACE, wait=True)
-    except UnknownReleaseError:
-        pass
-
-
-@pytest.fixture(scope="module", autouse=True)
-def workers(kube):
-    return mn.require_workers(kube, 3)
+    mn.uninstall(helm, release, NAMESPACE)
 
 
 def cli(host: str = "127.0.0.1", secs: int = 5) -> str:
