@@ -36,8 +36,10 @@ def _merge_commented(base: CommentedMap, over: CommentedMap) -> None:
             base[key] = value
 
 
-def compose_values(preset: Preset, flavor: Flavor | None = None) -> CommentedMap:
-    """The chart's default values.yaml (comments kept): preset first, then the library."""
+def compose_values(preset: Preset, flavor: Flavor | None = None, chart_type: str | None = None) -> CommentedMap:
+    """The chart's default values.yaml (comments kept): preset first, then the library; the
+    flavor's values, then the defaults of the deployment type (preset.yaml: typeValues,
+    singleValues), laid over them."""
     own = values_mod.load_defaults(preset.path / "values.yaml")
     shared = values_mod.load_defaults(library_dir() / "values.yaml")
     for key, value in shared.items():
@@ -53,6 +55,11 @@ def compose_values(preset: Preset, flavor: Flavor | None = None) -> CommentedMap
         images.update(flavor.images)
         for path, value in flavor.values.items():
             values_mod.set_path(own, path.split("."), copy.deepcopy(value))
+    chart_type = chart_type or preset.default_type
+    if "type" in own:
+        own["type"] = chart_type
+    for path, value in preset.values_for_type(chart_type).items():
+        values_mod.set_path(own, path.split("."), copy.deepcopy(value))
     for path, pin_key in images.items():
         block = own
         for part in path.split("."):
@@ -139,7 +146,8 @@ def compose_schema(preset: Preset, chart_name: str) -> dict[str, Any]:
     for key, value in _inline(shared.get("properties", {}), defs).items():
         properties[key] = _overlay(value, properties[key]) if key in properties else value
     # the StatefulSet names <fullname><suffix> must fit in 52 characters
-    longest = max((len(w.name_suffix) for w in preset.workloads if w.kind == "StatefulSet"), default=0)
+    longest = max((len(w.name_suffix) for w in preset.workloads if w.kind in ("StatefulSet", "fromType")),
+                  default=0)
     if "fullnameOverride" in properties and longest:
         properties["fullnameOverride"]["maxLength"] = 52 - longest
         properties["fullnameOverride"]["description"] = (
@@ -156,7 +164,38 @@ def compose_schema(preset: Preset, chart_name: str) -> dict[str, Any]:
     for key in ("allOf", "if", "then", "else"):
         if key in own:
             schema[key] = _inline(own[key], defs)
+    if "type" in properties:
+        properties["type"]["enum"] = list(preset.types)
+        rules = [single_type_rule(t, preset.replicas_field) for t in preset.types if t.endswith("-single")]
+        if rules:
+            schema["allOf"] = schema.get("allOf", []) + rules
     return schema
+
+
+def single_type_message(chart_type: str, field: str) -> str:
+    return (f"{field} must be 1: type {chart_type} runs exactly one instance "
+            f"(type {chart_type.replace('-single', '-multi')} runs more)")
+
+
+def single_type_rule(chart_type: str, field: str) -> dict[str, Any]:
+    """The schema rule of a -single type: its instance count is 1. A count other than 1 makes
+    the rule require a property named after the reason, so helm's one error line says why
+    ("missing property 'replicaCount must be 1: type stateful-single runs exactly one ...'")
+    next to the plain "value must be 1"."""
+    parts = field.split(".")
+
+    def nest(leaf: dict[str, Any], with_required: bool) -> dict[str, Any]:
+        node: dict[str, Any] = leaf
+        for part in reversed(parts):
+            node = {"properties": {part: node}, **({"required": [part]} if with_required else {})}
+        return node
+
+    condition = nest({"not": {"const": 1}}, True)
+    condition["properties"]["type"] = {"const": chart_type}
+    condition["required"] = ["type", *condition["required"]]
+    then = nest({"const": 1, "description": f"type {chart_type}: exactly 1"}, False)
+    then["required"] = [single_type_message(chart_type, field)]
+    return {"if": condition, "then": then}
 
 
 def default_replicas(preset: Preset) -> int:

@@ -250,6 +250,8 @@ def install(
     namespace: str = "default",
     preset: str | None = None,
     chart: Path | None = None,
+    chart_type: str | None = None,
+    image: str | None = None,
     values_files: list[Path] | tuple = (),
     sets: list[str] | tuple = (),
     wait: bool = False,
@@ -267,11 +269,14 @@ def install(
         raise InvalidValueError("--preset/--chart: pass exactly one: a preset to generate from, or a chart directory")
     if chart is not None and not (Path(chart) / "Chart.yaml").is_file():
         raise ChartNotFoundError(f"--chart {chart}: no Chart.yaml there; pass a generated chart directory")
+    if chart is not None and (chart_type or image):
+        raise InvalidValueError("--type/--image: they choose how --preset generates a chart; with --chart, "
+                                "set the chart's values instead (--set type=..., --set image.repository=...)")
     with tempfile.TemporaryDirectory(prefix="chartgen-install-") as tmp:
         if chart is None:
             from .generator import generate
 
-            chart_dir = generate(preset, preset, output=Path(tmp) / preset).path
+            chart_dir = generate(preset, preset, type=chart_type, image=image, output=Path(tmp) / preset).path
         else:
             chart_dir = Path(chart)
         overrides = install_values(chart_dir, list(values_files), list(sets))
