@@ -274,3 +274,8 @@ def names() -> list[str]:
 
 def all_presets() -> list[Preset]:
     return [load(n) for n in names()]
+
+
+def published_names() -> list[str]:
+    """The presets whose chart charts/ publishes (a component chart needs the user's image)."""
+    return [p.name for p in all_presets() if p.published]

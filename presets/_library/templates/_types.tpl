@@ -83,8 +83,8 @@ annotation; else guessed from its kind and size) and which claims hold data: a S
 <template>-<name>-<i> for each pod, a Deployment's mounted claims. A claim the new type no
 longer mounts, or that deleting the StatefulSet would delete
 (persistentVolumeClaimRetentionPolicy.whenDeleted=Delete), fails the upgrade with what would
-be lost and how to proceed. Scaling within stateful-multi is no switch (its PVCs stay, by
-whenScaled). An upgrade rendered without cluster access cannot see the live workload: it is
+be lost and how to proceed. Only a change of type is a switch: scaling within stateful-multi
+keeps its PVCs by whenScaled, and turning persistence off is a value of its own. An upgrade rendered without cluster access cannot see the live workload: it is
 refused when a type the chart offers could lose data by switching to this one.
 typeSwitch.acknowledgeDataLoss=true lets the upgrade through.
 (dict "ctx" $ "workload" "x" "replicas" 3 "claim" "data" "persistence" .Values.persistence
@@ -140,8 +140,8 @@ typeSwitch.acknowledgeDataLoss=true lets the upgrade through.
 {{- range $c := $had -}}
 {{- if not (has $c $keeps) -}}{{- $lost = append $lost $c -}}{{- end -}}
 {{- end -}}
-{{- if and $lost (not (and (eq $liveType "stateful-multi") (eq $type "stateful-multi"))) -}}
-{{- $kept := "nothing of it is mounted any more" -}}
+{{- if and $lost (ne $liveType $type) -}}
+{{- $kept := "none of them stays in use" -}}
 {{- $still := list -}}
 {{- range $c := $had -}}{{- if has $c $keeps -}}{{- $still = append $still $c -}}{{- end -}}{{- end -}}
 {{- if $still -}}{{- $kept = printf "only %s stays in use" (join ", " $still) -}}{{- end -}}
