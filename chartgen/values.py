@@ -162,6 +162,12 @@ def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path))
     if errors:
+        # a rule whose reason is the name of a property it requires (library.single_type_rule,
+        # a preset's allOf) says that reason, not "... is a required property"
+        reasons = [e.message.rsplit(" is a required property", 1)[0].strip("'\"") for e in errors
+                   if e.validator == "required" and " " in str(e.message).rsplit(" is a required property", 1)[0]]
+        if reasons:
+            raise InvalidValueError(f"{reasons[0]}; see values.schema.json")
         err = errors[0]
         field = ".".join(str(p) for p in err.absolute_path) or "values"
         raise InvalidValueError(f"{field}: {err.message}; see values.schema.json for allowed values")
