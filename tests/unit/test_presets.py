@@ -1,6 +1,7 @@
+import pytest
 import yaml
 
-from chartgen import library, presets, values
+from chartgen import library, options, presets, values
 
 
 def test_presets_are_listed_with_a_description():
@@ -32,10 +33,50 @@ def _schema_has(schema, dotted):
 def test_every_default_value_is_described_in_the_schema():
     for spec in presets.all_presets():
         for flavor in spec.flavors or (None,):
-            defaults = yaml.safe_load(values.dump(library.compose_values(spec, flavor)))
-            schema = library.compose_schema(spec, spec.name)
-            missing = [k for k in _keys(defaults) if not _schema_has(schema, k)]
-            assert not missing, f"{spec.name}: values without schema entry: {missing}"
+            for chart_type in spec.types:
+                defaults = yaml.safe_load(values.dump(library.compose_values(spec, flavor, chart_type)))
+                schema = library.compose_schema(spec, spec.name)
+                missing = [k for k in _keys(defaults) if not _schema_has(schema, k)]
+                assert not missing, f"{spec.name} {chart_type}: values without schema entry: {missing}"
+                assert defaults["type"] == chart_type and schema["properties"]["type"]["enum"] == list(spec.types)
+
+
+def test_types_are_declared_with_their_defaults(tmp_path):
+    """types (the first is the default), singleValues (stateful-single's) and typeValues (any
+    type's): what a preset declares to offer a type; unknown ones are refused with the file."""
+    base = {"name": "x", "description": "d", "version": "0.1.0", "workloads": [{"component": "m"}]}
+    spec = presets.parse({**base, "types": ["stateful-multi", "stateful-single"],
+                          "singleValues": {"replicaCount": 1, "a.b": False},
+                          "typeValues": {"stateful-single": {"a.b": True}}}, tmp_path)
+    assert spec.default_type == "stateful-multi" and not spec.stateless_allowed
+    assert spec.values_for_type("stateful-single") == {"replicaCount": 1, "a.b": True}
+    assert spec.values_for_type("stateful-multi") == {}
+    with pytest.raises(ValueError, match="not among"):
+        presets.parse({**base, "types": ["stateful"]}, tmp_path)
+    with pytest.raises(ValueError, match="typeValues for"):
+        presets.parse({**base, "typeValues": {"stateless-multi": {}}}, tmp_path)
+    with pytest.raises(ValueError, match="kind 'Job'"):
+        presets.parse({**base, "workloads": [{"component": "m", "kind": "Job"}]}, tmp_path)
+    follows = presets.parse({**base, "workloads": [{"component": "m", "kind": "fromType"}]}, tmp_path).main
+    assert follows.resolved_kind("stateful-single") == "StatefulSet" and follows.resolved_kind("stateless-multi") == "Deployment"
+    assert follows.describe("stateless-single")["kind"] == "Deployment" and follows.describe("stateless-single")["headlessSuffix"] == ""
+
+
+def test_single_types_pin_the_count_in_the_schema():
+    import jsonschema
+
+    for spec in presets.all_presets():
+        schema = library.compose_schema(spec, spec.name)
+        for chart_type in spec.types:
+            composed = library.compose_values(spec, None, chart_type)
+            if "image" in spec.example:  # a component has no image of its own
+                for path, value in options.image_values(spec.example["image"]).items():
+                    values.set_path(composed, path.split("."), value)
+            defaults = yaml.safe_load(values.dump(composed))
+            jsonschema.validate(defaults, schema)
+            if chart_type.endswith("-single"):
+                with pytest.raises(jsonschema.ValidationError, match="runs exactly one instance"):
+                    jsonschema.validate({**defaults, spec.replicas_field: 3}, schema)
 
 
 def test_quorum_presets_default_to_an_odd_count():
