@@ -3,7 +3,7 @@
 # bash, getent, timeout). Passes when the client Service answers on every TCP port and, for
 # the stateful types, every pod's FQDN (PEERS) resolves and answers on every TCP port.
 # "Answers" means a TCP connection opens: the chart does not know your protocol.
-# Env: SERVICE PORTS [PEERS]
+# Env: SERVICE PORTS [PEERS] [RESOLVE_SECONDS (30)] [TRIES (10, a second apart)]
 set -eu
 [ -n "${COMMON_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/common.sh"
 
@@ -13,12 +13,12 @@ answers() { timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2"' answers "$1" "$2" 2>/de
 failed=
 # check HOST WHAT: HOST resolves and answers on every port
 check() {
-  if ! wait_resolvable "$1" 30; then
+  if ! wait_resolvable "$1" "${RESOLVE_SECONDS:-30}"; then
     failed="$failed $2:unresolvable"
     return 0
   fi
   for port in $PORTS; do
-    if retry 10 1 answers "$1" "$port"; then
+    if retry "${TRIES:-10}" 1 answers "$1" "$port"; then
       log "$2 ($1) answers on port $port"
     else
       failed="$failed $2:$port"
