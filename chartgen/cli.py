@@ -132,8 +132,9 @@ def cmd_status(args) -> int:
     from . import release
 
     st = release.status(args.release, namespace=args.namespace, kubeconfig=args.kubeconfig)
+    kind = f", type {'/'.join(st.types)}" if st.types else ""
     print(f"{st.release} (namespace {st.namespace}): revision {st.revision} {st.status}, "
-          f"chart {st.chart}, app {st.app_version}")
+          f"chart {st.chart}, app {st.app_version}{kind}")
     print(f"members healthy {st.healthy}/{st.desired} ({', '.join(st.workloads) or 'no StatefulSet or Deployment'})")
     for m in st.members:
         print(f"  {m.pod:<28} {'ready' if m.ready else 'NOT READY':<10} role {m.role or 'n/a':<8} {'' if m.ready else m.detail}".rstrip())

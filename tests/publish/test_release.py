@@ -96,10 +96,12 @@ class TestOnACluster:
                    "--wait", "--timeout", "5m", *kc(on_cluster))
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert re.search(r"pods ready [0-2]/3", proc.stdout), proc.stdout  # seen while helm waited
-        assert re.search(r"kv: revision 1 deployed .*chart etcd-0\.1\.0.*pods ready 3/3$", proc.stdout, re.M), proc.stdout
+        version = re.escape(chartgen.load_preset("etcd").version)
+        assert re.search(rf"kv: revision 1 deployed .*chart etcd-{version}.*pods ready 3/3$", proc.stdout, re.M), proc.stdout
         status = cli("status", "kv", *kc(on_cluster))
         assert status.returncode == 0, status.stdout + status.stderr
         assert "members healthy 3/3 (StatefulSet/kv-etcd)" in status.stdout
+        assert ", type stateful-multi" in status.stdout.splitlines()[0]
         assert len(re.findall(r"kv-etcd-\d +ready +role n/a", status.stdout)) == 3
         assert "leader: n/a" in status.stdout
         # a preset whose pods publish their role (a chartgen.io/role label) gets its leader named
