@@ -94,3 +94,42 @@ def test_image_blocks_come_from_the_pins(monkeypatch):
         for path, key in spec.images.items():
             block = library.read_path(defaults, path)
             assert {k: block[k] for k in ("registry", "repository", "tag", "digest")} == image(key).values(), path
+
+
+def test_every_comment_stays_above_its_key():
+    """values.yaml of a chart keeps every comment of the preset's and the library's values.yaml,
+    above the key it documents (ruamel keeps them after the previous leaf, where a merge or a
+    reordering would carry them off)."""
+    from chartgen.presets import library_dir
+
+    def documented(text):
+        """{dotted path of the first key after a comment block: the block}"""
+        out, block, stack = {}, [], []
+        for line in text.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#") and not stripped.startswith("##"):
+                block.append(stripped)
+                continue
+            if not stripped or stripped.startswith("- ") or ":" not in stripped:
+                if stripped:
+                    block = []
+                continue
+            indent = len(line) - len(line.lstrip())
+            stack = [(i, k) for i, k in stack if i < indent] + [(indent, stripped.split(":")[0])]
+            if block:
+                out[".".join(k for _, k in stack)] = block
+            block = []
+        return out
+
+    library = documented((library_dir() / "values.yaml").read_text())
+    for spec in presets.all_presets():
+        composed = values.dump(_compose(spec))
+        have = documented(composed)
+        own = documented((spec.path / "values.yaml").read_text())
+        for key, block in {**library, **own}.items():
+            if key in have or key in own:
+                assert have.get(key) == block, f"{spec.name}: the comment above {key!r} is {have.get(key)}, not {block}"
+
+
+def _compose(spec):
+    return library.compose_values(spec)
