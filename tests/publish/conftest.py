@@ -176,11 +176,14 @@ def cluster(request):
         from localkube import cluster as localkube
 
         kubeconfig = localkube.up()
-        ref = localkube.load_image("etcd")
-        repo, tag = ref.rsplit(":", 1)
-        registry, repository = repo.split("/", 1)
-        image = {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "Never"}
-        return Path(kubeconfig), {"image": image, "toolsImage": image}
+
+        def image(name: str) -> dict:
+            repo, tag = localkube.load_image(name).rsplit(":", 1)
+            registry, repository = repo.split("/", 1)
+            return {"registry": registry, "repository": repository, "tag": tag, "pullPolicy": "Never"}
+
+        # the etcd image has no shell (as the official one): the scripts run in the tools image
+        return Path(kubeconfig), {"image": image("etcd"), "toolsImage": image("etcd-tools")}
     if choice == "kind":
         pytest.skip("tests/publish runs on --cluster=local or a kubeconfig; kind clusters are made by tests/e2e")
     path = os.environ.get("KUBECONFIG") if choice == "existing" else choice

@@ -134,7 +134,8 @@ class TestOnACluster:
         assert proc.returncode == 1, proc.stdout
         lines = proc.stderr.splitlines()
         assert lines[-1].startswith("chartgen: error: release broken:") and "0/1 pods ready" in lines[-1]
-        assert any(ln.startswith("  pod broken-etcd-0: Pending; etcd ErrImageNeverPull") for ln in lines), proc.stderr
+        assert any(ln.startswith("  pod broken-etcd-0: Pending;") and "etcd ErrImageNeverPull" in ln
+                   for ln in lines), proc.stderr
         assert any("event Warning" in ln and "does-not-exist" in ln for ln in lines), proc.stderr
         assert any(ln.startswith("    log bootstrap: ") for ln in lines), proc.stderr  # the init step's last lines
         assert cli("uninstall", "broken", *kc(on_cluster)).returncode == 0
