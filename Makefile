@@ -9,6 +9,10 @@ export CHARTGEN_CACHE ?= $(HOME)/.cache/chartgen
 BIN      := $(CHARTGEN_CACHE)/bin
 export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
+# generate's arguments a preset needs for a demo (preset.yaml: example; a component's image)
+EXAMPLE  = $(PY) -c 'import sys; from chartgen.presets import load; print(" ".join(f"--{k} {v}" for k, v in load(sys.argv[1]).example.items()))'
+# the presets charts/ publishes (preset.yaml: published)
+PUBLISHED = $(shell $(PY) -c 'from chartgen.presets import published_names; print(" ".join(published_names()))')
 PYTEST   ?= $(PY) -m pytest
 
 .PHONY: setup host-deps helm etcd checkov demo charts test e2e e2e-local bench bench-cluster cluster-build cluster-up cluster-down local-build local-up local-down clean
@@ -42,7 +46,7 @@ demo: setup
 	@$(CHARTGEN) presets
 	@rm -rf out/demo
 	@for p in $(PRESETS); do \
-	  $(CHARTGEN) generate --preset $$p --name $$p --output out/demo/$$p && \
+	  $(CHARTGEN) generate --preset $$p --name $$p $$($(EXAMPLE) $$p) --output out/demo/$$p && \
 	  $(CHARTGEN) lint out/demo/$$p && \
 	  $(CHARTGEN) topology out/demo/$$p --namespace demo || exit 1; \
 	done
@@ -51,7 +55,7 @@ demo: setup
 ## Helm repository: each chart's .tgz (a version is packaged once, never rewritten) + index.yaml,
 ## whose relative URLs helm resolves against wherever charts/ is served.
 charts: setup
-	@for p in $(PRESETS); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
+	@for p in $(PUBLISHED); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
 	@$(CHARTGEN) publish --repo-dir charts
 
 ## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).

@@ -15,6 +15,7 @@ _EXPORTS = {
     "all_presets": ("presets", "all_presets"),
     "load_preset": ("presets", "load"),
     "preset_names": ("presets", "names"),
+    "published_preset_names": ("presets", "published_names"),
     "errors": ("errors", None),
 }
 __all__ = sorted(_EXPORTS)

@@ -41,7 +41,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in presets.names():
             out = Path(tmp) / name
-            gen = _median(lambda: generate(name, name, output=out, force=True))
+            example = presets.load(name).example  # a component needs an image
+            gen = _median(lambda: generate(name, name, output=out, force=True, **example))
             lint = _median(lambda: Chart(out).lint(), runs=3)
             print(f"{name:<8} generate {gen * 1000:7.1f} ms   lint (helm lint --strict + render + "
                   f"schemas + policy) {lint * 1000:7.1f} ms")

@@ -31,6 +31,11 @@ def cmd_generate(args) -> int:
         args.preset,
         args.name,
         flavor=args.flavor,
+        type=args.type,
+        image=args.image,
+        ports=args.port or [],
+        storage=args.storage,
+        env=args.env or [],
         replicas=args.replicas,
         namespace=args.namespace,
         values_files=args.values or [],
@@ -96,6 +101,8 @@ def cmd_install(args) -> int:
         namespace=args.namespace,
         preset=args.preset,
         chart=args.chart,
+        chart_type=args.type,
+        image=args.image,
         values_files=args.values or [],
         sets=args.set or [],
         wait=args.wait,
@@ -125,8 +132,9 @@ def cmd_status(args) -> int:
     from . import release
 
     st = release.status(args.release, namespace=args.namespace, kubeconfig=args.kubeconfig)
+    kind = f", type {'/'.join(st.types)}" if st.types else ""
     print(f"{st.release} (namespace {st.namespace}): revision {st.revision} {st.status}, "
-          f"chart {st.chart}, app {st.app_version}")
+          f"chart {st.chart}, app {st.app_version}{kind}")
     print(f"members healthy {st.healthy}/{st.desired} ({', '.join(st.workloads) or 'no StatefulSet or Deployment'})")
     for m in st.members:
         print(f"  {m.pod:<28} {'ready' if m.ready else 'NOT READY':<10} role {m.role or 'n/a':<8} {'' if m.ready else m.detail}".rstrip())
@@ -203,6 +211,14 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--preset", required=True)
     g.add_argument("--name", required=True, help="chart name (a DNS-1123 label)")
     g.add_argument("--flavor", help="the preset's flavor (e.g. mysql or mariadb); default: its first")
+    g.add_argument("--type", metavar="TYPE",
+                   help="deployment type: stateful-single, stateful-multi, stateless-single or stateless-multi "
+                        "(as the preset offers; default: its first); the chart's `type` value")
+    g.add_argument("--image", metavar="IMAGE[:TAG]", help="the main container's image (the component preset needs it)")
+    g.add_argument("--port", action="append", metavar="[NAME=]N",
+                   help="a port the container listens on (repeat for more; the first is probed)")
+    g.add_argument("--storage", metavar="SIZE", help="volume size (persistence.size), e.g. 10Gi; turns persistence on")
+    g.add_argument("--env", action="append", metavar="NAME=VALUE", help="an environment variable (repeat for more)")
     g.add_argument("--replicas", type=_replicas, help="default member count")
     g.add_argument("--namespace", help="default namespace (namespaceOverride)")
     g.add_argument("--values", action="append", type=Path, metavar="FILE", help="YAML values to merge")
@@ -253,6 +269,8 @@ def parser() -> argparse.ArgumentParser:
     src = ins.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="generate from this preset into a temporary chart")
     src.add_argument("--chart", type=Path, metavar="DIR", help="an already generated chart directory")
+    ins.add_argument("--type", metavar="TYPE", help="with --preset: the deployment type to generate")
+    ins.add_argument("--image", metavar="IMAGE[:TAG]", help="with --preset: the main container's image")
     ins.add_argument("--release", required=True)
     cluster_args(ins, False)
     ins.add_argument("--values", action="append", type=Path, metavar="FILE", help="install-time values")

@@ -6,6 +6,8 @@ code and without the preset's source:
 
   chartgen.io/preset          the preset (etcd, redis, ...)
   chartgen.io/flavor          the flavor, where the preset has them
+  chartgen.io/type            the deployment type it was generated with (its `type` default):
+                              stateful-single | stateful-multi | stateless-single | stateless-multi
   chartgen.io/replicas-field  values path of the member count
   chartgen.io/quorum          "majority" (odd counts, PDB (N-1)/2) or "none"
   chartgen.io/workloads       YAML list: component, kind, nameSuffix, replicasField, quorum,
@@ -21,19 +23,22 @@ import yaml
 
 PRESET = "chartgen.io/preset"
 FLAVOR = "chartgen.io/flavor"
+TYPE = "chartgen.io/type"
 REPLICAS_FIELD = "chartgen.io/replicas-field"
 QUORUM = "chartgen.io/quorum"
 WORKLOADS = "chartgen.io/workloads"
 
 
-def annotations(preset, flavor=None) -> dict[str, str]:
-    """The annotations generate() writes for PRESET (a presets.Preset) and FLAVOR."""
+def annotations(preset, flavor=None, chart_type: str | None = None) -> dict[str, str]:
+    """The annotations generate() writes for PRESET (a presets.Preset), FLAVOR and CHART_TYPE."""
+    chart_type = chart_type or preset.default_type
     out = {PRESET: preset.name}
     if flavor is not None:
         out[FLAVOR] = flavor.name
+    out[TYPE] = chart_type
     out[REPLICAS_FIELD] = preset.replicas_field
     out[QUORUM] = preset.main.quorum
-    out[WORKLOADS] = yaml.safe_dump([w.describe() for w in preset.workloads], sort_keys=False)
+    out[WORKLOADS] = yaml.safe_dump([w.describe(chart_type) for w in preset.workloads], sort_keys=False)
     return out
 
 
@@ -53,6 +58,7 @@ class Description:
 
     preset: str = ""
     flavor: str = ""
+    type: str = "stateful-multi"  # charts from before types were recorded are stateful-multi
     replicas_field: str = "replicaCount"
     quorum: str = "none"
     workloads: tuple[WorkloadInfo, ...] = ()
@@ -73,6 +79,7 @@ def read(chart_annotations: dict[str, Any] | None) -> Description:
     return Description(
         preset=ann.get(PRESET, ""),
         flavor=ann.get(FLAVOR, ""),
+        type=ann.get(TYPE, "stateful-multi"),
         replicas_field=ann.get(REPLICAS_FIELD, "replicaCount"),
         quorum=ann.get(QUORUM, "none"),
         workloads=workloads,

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from . import library
+from . import options
 from . import presets as presets_mod
 from . import values as values_mod
 from . import versioning
@@ -39,6 +40,11 @@ def generate(
     name: str,
     *,
     flavor: str | None = None,
+    type: str | None = None,  # noqa: A002 - the CLI's --type
+    image: str | None = None,
+    ports: list[str] | tuple = (),
+    storage: str | None = None,
+    env: list[str] | tuple = (),
     replicas: int | None = None,
     namespace: str | None = None,
     values: dict[str, Any] | None = None,
@@ -52,6 +58,10 @@ def generate(
 
     Replacing a chart (``force``) keeps its version when the content is unchanged and bumps
     it (``bump``: patch, minor or major) when it changed; see versioning.py.
+
+    ``type`` is the deployment type (default: the preset's first); ``image`` (IMAGE[:TAG]),
+    ``ports`` ([NAME=]NUMBER each), ``storage`` (a size) and ``env`` (NAME=VALUE each) set
+    the values of the same name, as the CLI's --image, --port, --storage and --env do.
     """
     spec = presets_mod.load(preset)
     chosen = spec.flavor(flavor)
@@ -62,20 +72,25 @@ def generate(
     versioning.check_bump(bump)
     if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
         raise InvalidValueError(f"--replicas {replicas!r}: must be a whole number such as 3")
+    chart_type = options.chart_type(spec, type, list(sets), [Path(p) for p in values_files], dict(values or {}))
+    options.check_replicas(spec, chart_type, replicas)
 
     schema = library.compose_schema(spec, name)
     direct = dict(values or {})
+    direct.update(options.as_values(spec, schema, chart_type, image=image, ports=list(ports or ()),
+                                    storage=storage, env=list(env or ())))
     if replicas is not None:
         direct[spec.replicas_field] = replicas
     if namespace is not None:
         direct["namespaceOverride"] = namespace
     chart_values = values_mod.apply_overrides(
-        library.compose_values(spec, chosen),
+        library.compose_values(spec, chosen, chart_type),
         schema,
         values_files=[Path(p) for p in values_files],
         sets=list(sets),
         direct=direct,
     )
+    _check_required(spec, chart_values)
     values_mod.validate(chart_values, schema, spec.replicas_field, spec.quorum)
 
     writable_dir(output.parent, "--output")
@@ -93,6 +108,14 @@ def generate(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Chart(output)
+
+
+def _check_required(spec: presets_mod.Preset, chart_values: Any) -> None:
+    """Values the preset has no default for (a component's image) must come from the user."""
+    plain = yaml.safe_load(values_mod.dump(chart_values))
+    for path, flag in spec.required_values.items():
+        if library.read_path(plain, path) in (None, ""):
+            raise InvalidValueError(f"{flag.split()[0]}: preset {spec.name} has no default for {path}; pass {flag}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +136,7 @@ def _context(inputs: Inputs, version: str | None = None) -> dict[str, Any]:
     return {
         "name": inputs.name,
         "preset": spec,
+        "chart_type": str(plain.get("type") or spec.default_type),
         "flavor": inputs.flavor.name if inputs.flavor else "",
         "description": spec.description,
         "chart_version": version or spec.version,
@@ -139,7 +163,10 @@ def _write_chart(dst: Path, inputs: Inputs, version: str | None = None) -> None:
 def _chart_yaml(inputs: Inputs, ctx: dict[str, Any]) -> str:
     spec = inputs.preset
     images = []
-    for path in sorted(set(spec.images) | set(inputs.flavor.images if inputs.flavor else {})):
+    paths = set(spec.images) | set(inputs.flavor.images if inputs.flavor else {})
+    if (library.read_path(ctx["values"], "image") or {}).get("repository"):
+        paths.add("image")  # a component's image: the user's, not a pin
+    for path in sorted(paths):
         block = library.read_path(ctx["values"], path)
         images.append({"name": path.split(".")[-1], "image": _image_ref(block)})
     meta = {
@@ -155,7 +182,7 @@ def _chart_yaml(inputs: Inputs, ctx: dict[str, Any]) -> str:
         "sources": list(spec.chart.sources),
         "maintainers": [{"name": "chartgen"}],
         "annotations": {
-            **describe_annotations(spec, inputs.flavor),
+            **describe_annotations(spec, inputs.flavor, ctx["chart_type"]),
             "artifacthub.io/license": spec.chart.license,
             "artifacthub.io/images": yaml.safe_dump(images, sort_keys=False),
         },

@@ -91,10 +91,11 @@ def _quorum(objects) -> list[str]:
         headless = services.get(sts["spec"].get("serviceName"))
         if not headless or headless["spec"].get("clusterIP") != "None":
             out.append(f"{name}: serviceName must name a headless Service (clusterIP: None)")
-        elif headless["spec"].get("publishNotReadyAddresses") is not True:
-            out.append(f"{name}: headless Service must set publishNotReadyAddresses: true")
         if (sts["metadata"].get("annotations") or {}).get(QUORUM_ANNOTATION) != "true":
-            continue
+            continue  # e.g. a component, whose user may publish only ready pods' names
+        if headless and headless["spec"].get("publishNotReadyAddresses") is not True:
+            # members must find each other before any of them is ready, or no majority forms
+            out.append(f"{name}: headless Service must set publishNotReadyAddresses: true")
         replicas = sts["spec"].get("replicas", 1)
         if replicas % 2 == 0:
             out.append(f"{name}: {replicas} replicas; a quorum needs an odd member count")

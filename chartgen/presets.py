@@ -1,8 +1,9 @@
 """Preset declarations: presets/<name>/preset.yaml, the data that says what a preset is.
 
 A preset declares its released chart version, the pins of its default images, its flavors,
-the deployment types it allows, and its workloads (one StatefulSet, several, or a
-Deployment), each with its component name, its ports and how a majority decides. Its chart
+the deployment types it allows (and the defaults each type sets), and its workloads (one
+StatefulSet, several, a Deployment, or a workload whose kind follows the chart's `type`
+value), each with its component name, its ports and how a majority decides. Its chart
 content (templates, files, values and schema fragments) lives beside it on disk and is
 merged with the preset library (presets/_library) at generation time (see library.py).
 
@@ -28,6 +29,18 @@ _ROOTS = (
 LIBRARY = "_library"
 TYPES = ("stateful-multi", "stateful-single", "stateless-multi", "stateless-single")
 QUORUM_RULES = ("majority", "none")
+KINDS = ("StatefulSet", "Deployment", "fromType")  # fromType: StatefulSet for stateful-*, else Deployment
+
+
+def kind_of(kind: str, chart_type: str) -> str:
+    """A declared workload kind, resolved for the chart type (fromType follows the type)."""
+    if kind != "fromType":
+        return kind
+    return "StatefulSet" if chart_type.startswith("stateful-") else "Deployment"
+
+
+def is_single(chart_type: str) -> bool:
+    return chart_type.endswith("-single")
 
 
 def presets_root() -> Path:
@@ -46,7 +59,7 @@ class Workload:
     """One workload of a preset's chart: a StatefulSet or a Deployment of one component."""
 
     component: str  # app.kubernetes.io/component of its pods
-    kind: str = "StatefulSet"
+    kind: str = "StatefulSet"  # or Deployment, or fromType (the chart's `type` value decides)
     name_suffix: str = ""  # after the fullname ("-node" -> <fullname>-node-0)
     replicas_field: str = "replicaCount"  # values path of its replica count
     quorum: str = "none"  # majority: odd counts, PDB keeps (N-1)/2
@@ -57,12 +70,27 @@ class Workload:
     pod_values: str = ""  # values path of its pod settings ("" = top level)
     enabled: str = ""  # values path of a boolean that turns it on ("" = always)
     declared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # as in preset.yaml
+    # values path of a list of {name, port[, protocol]}: its ports come from the values, not
+    # from `ports` (a component whose ports the user chooses); peers and clients use them all
+    ports_from: str = ""
+    # ports only the -multi types open (e.g. Sentinel's): left out of a -single chart's objects
+    multi_ports: tuple[str, ...] = ()
+    # values path of a boolean for the headless Service's publishNotReadyAddresses ("" = true)
+    publish_not_ready: str = ""
+    # its volumeClaimTemplate (StatefulSet types) and the values block of its volumes, whose
+    # optional `enabled` turns them off: what a type switch must not orphan
+    claim: str = "data"
+    persistence: str = "persistence"
 
-    def describe(self) -> dict[str, Any]:
+    def resolved_kind(self, chart_type: str) -> str:
+        return kind_of(self.kind, chart_type)
+
+    def describe(self, chart_type: str = "stateful-multi") -> dict[str, Any]:
         """What the generated chart records about this workload (Chart.yaml annotation)."""
-        return {"component": self.component, "kind": self.kind, "nameSuffix": self.name_suffix,
+        kind = self.resolved_kind(chart_type)
+        return {"component": self.component, "kind": kind, "nameSuffix": self.name_suffix,
                 "replicasField": self.replicas_field, "quorum": self.quorum,
-                "headlessSuffix": self.headless_suffix if self.kind == "StatefulSet" else ""}
+                "headlessSuffix": self.headless_suffix if kind == "StatefulSet" else ""}
 
 
 @dataclass(frozen=True)
@@ -103,6 +131,15 @@ class Preset:
     rbac: str = ""  # values path of a boolean: its agents use the Kubernetes API (a Role)
     # values that turn a database preset into one instance (--type stateful-single)
     single_values: dict[str, Any] = field(default_factory=dict)
+    # defaults each type sets in a chart generated with it (dotted paths; singleValues are
+    # those of stateful-single)
+    type_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # values generate() needs from the user, with the flag that gives them (no default exists)
+    required_values: dict[str, str] = field(default_factory=dict)
+    # generate() arguments the contract tests, `make demo` and `make bench` use for it
+    example: dict[str, Any] = field(default_factory=dict)
+    # charts/ publishes its chart (a component chart is made for the user's image: none)
+    published: bool = True
 
     @property
     def main(self) -> Workload:
@@ -119,6 +156,17 @@ class Preset:
     @property
     def default_type(self) -> str:
         return self.types[0]
+
+    def values_for_type(self, chart_type: str) -> dict[str, Any]:
+        """The defaults a chart generated with CHART_TYPE gets (dotted values paths)."""
+        out = dict(self.type_values.get(chart_type) or {})
+        if chart_type == "stateful-single":
+            out = {**self.single_values, **out}
+        return out
+
+    @property
+    def stateless_allowed(self) -> bool:
+        return any(t.startswith("stateless-") for t in self.types)
 
     def flavor(self, name: str | None) -> Flavor | None:
         if not self.flavors:
@@ -156,13 +204,14 @@ class Preset:
         a suffix each. The contract tests render the chart at this length to prove it.
         """
         longest_suffix = max((len(s) for s in self.object_suffixes), default=0)
-        sts = [len(w.name_suffix) for w in self.workloads if w.kind == "StatefulSet"]
+        sts = [len(w.name_suffix) for w in self.workloads if w.kind in ("StatefulSet", "fromType")]
         return min(52 - max(sts, default=0), 63 - longest_suffix)
 
 
 def _workload(data: dict[str, Any], where: str) -> Workload:
     known = {"component", "kind", "nameSuffix", "replicasField", "quorum", "headlessSuffix", "ports",
-             "peerPorts", "clientPorts", "podValues", "enabled"}
+             "peerPorts", "clientPorts", "podValues", "enabled", "portsFrom", "multiPorts",
+             "publishNotReadyAddresses", "claim", "persistence"}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown workload keys {sorted(unknown)}")
@@ -172,13 +221,15 @@ def _workload(data: dict[str, Any], where: str) -> Workload:
         quorum=data.get("quorum", "none"), headless_suffix=data.get("headlessSuffix", "-headless"),
         ports=dict(data.get("ports") or {}), peer_ports=tuple(data.get("peerPorts") or ()),
         client_ports=tuple(data.get("clientPorts") or ()), pod_values=data.get("podValues", ""),
-        enabled=data.get("enabled", ""), declared=dict(data),
+        enabled=data.get("enabled", ""), declared=dict(data), ports_from=data.get("portsFrom", ""),
+        multi_ports=tuple(data.get("multiPorts") or ()), publish_not_ready=data.get("publishNotReadyAddresses", ""),
+        claim=data.get("claim", "data"), persistence=data.get("persistence", "persistence"),
     )
-    if w.kind not in ("StatefulSet", "Deployment"):
-        raise ValueError(f"{where}: kind {w.kind!r} must be StatefulSet or Deployment")
+    if w.kind not in KINDS:
+        raise ValueError(f"{where}: kind {w.kind!r} must be one of {KINDS}")
     if w.quorum not in QUORUM_RULES:
         raise ValueError(f"{where}: quorum {w.quorum!r} must be one of {QUORUM_RULES}")
-    for port in w.peer_ports + w.client_ports:
+    for port in w.peer_ports + w.client_ports + w.multi_ports:
         if port not in w.ports:
             raise ValueError(f"{where}: port {port!r} is not declared under ports")
     return w
@@ -197,6 +248,10 @@ def parse(data: dict[str, Any], path: Path) -> Preset:
     bad = [t for t in types if t not in TYPES]
     if bad:
         raise ValueError(f"{where}: types {bad} are not among {TYPES}")
+    type_values = {str(t): dict(v or {}) for t, v in (data.get("typeValues") or {}).items()}
+    stray = [t for t in type_values if t not in types]
+    if stray:
+        raise ValueError(f"{where}: typeValues for {stray}, which are not among its types {list(types)}")
     return Preset(
         name=data["name"],
         description=data["description"],
@@ -214,6 +269,10 @@ def parse(data: dict[str, Any], path: Path) -> Preset:
         object_suffixes=tuple(data.get("objectSuffixes") or ()),
         rbac=data.get("rbac", ""),
         single_values=dict(data.get("singleValues") or {}),
+        type_values=type_values,
+        required_values=dict(data.get("requiredValues") or {}),
+        example=dict(data.get("example") or {}),
+        published=bool(data.get("published", True)),
     )
 
 
@@ -236,3 +295,8 @@ def names() -> list[str]:
 
 def all_presets() -> list[Preset]:
     return [load(n) for n in names()]
+
+
+def published_names() -> list[str]:
+    """The presets whose chart charts/ publishes (a component chart needs the user's image)."""
+    return [p.name for p in all_presets() if p.published]

@@ -255,6 +255,8 @@ def install(
     namespace: str = "default",
     preset: str | None = None,
     chart: Path | None = None,
+    chart_type: str | None = None,
+    image: str | None = None,
     values_files: list[Path] | tuple = (),
     sets: list[str] | tuple = (),
     wait: bool = False,
@@ -272,11 +274,14 @@ def install(
         raise InvalidValueError("--preset/--chart: pass exactly one: a preset to generate from, or a chart directory")
     if chart is not None and not (Path(chart) / "Chart.yaml").is_file():
         raise ChartNotFoundError(f"--chart {chart}: no Chart.yaml there; pass a generated chart directory")
+    if chart is not None and (chart_type or image):
+        raise InvalidValueError("--type/--image: they choose how --preset generates a chart; with --chart, "
+                                "set the chart's values instead (--set type=..., --set image.repository=...)")
     with tempfile.TemporaryDirectory(prefix="chartgen-install-") as tmp:
         if chart is None:
             from .generator import generate
 
-            chart_dir = generate(preset, preset, output=Path(tmp) / preset).path
+            chart_dir = generate(preset, preset, type=chart_type, image=image, output=Path(tmp) / preset).path
         else:
             chart_dir = Path(chart)
         overrides = install_values(chart_dir, list(values_files), list(sets))
@@ -365,6 +370,8 @@ class Status:
     workloads: list[str]
     desired: int
     members: list[Member]
+    types: list[str] = field(default_factory=list)  # the workloads' chartgen.io/type annotations
+    quorum: bool = True  # a workload says a majority decides (chartgen.io/quorum); else no leader
 
     @property
     def healthy(self) -> int:
@@ -382,6 +389,8 @@ class Status:
             return f"leader: {named}, from the pods' {ROLE_LABEL} label"
         if any(m.role for m in self.members):
             return f"leader: none (no pod has {ROLE_LABEL} in {'/'.join(LEADER_ROLES)})"
+        if not self.quorum:
+            return "leader: n/a (no majority decides here: the pods elect no leader)"
         return (f"leader: n/a (no pod carries a {ROLE_LABEL} label; this chart does not publish roles, "
                 "ask the members themselves, e.g. etcdctl endpoint status)")
 
@@ -397,15 +406,22 @@ def status(release: str, *, namespace: str = "default", kubeconfig: str | Path |
     kube = Kube(config)
     names = {(r.get("kind"), (r.get("metadata") or {}).get("name")) for r in resources if r}
     members: list[Member] = []
-    workloads, desired = [], 0
+    workloads, desired, types, quorum = [], 0, [], False
     for w in kube.workloads(namespace, release):
         if (_kind(w), w.metadata.name) not in names:  # labelled like ours, but not this release's
             continue
         workloads.append(f"{_kind(w)}/{w.metadata.name}")
+        annotations = w.metadata.annotations or {}
+        if annotations.get("chartgen.io/type"):
+            types.append(annotations["chartgen.io/type"])
+        # charts from before chartgen.io/quorum was recorded: a StatefulSet may be a quorum
+        quorum = quorum or annotations.get("chartgen.io/quorum") == "true" or (
+            _kind(w) == "StatefulSet" and "chartgen.io/type" not in annotations)
         desired += int(w.spec.replicas if w.spec.replicas is not None else 1)
         for pod in kube.member_pods(w):
             labels = pod.metadata.labels or {}
             members.append(Member(pod.metadata.name, pod_ready(pod), labels.get(ROLE_LABEL),
                                   "ready" if pod_ready(pod) else pod_problem(pod)))
     return Status(release, namespace, revision.revision, str(revision.status.value),
-                  f"{meta.name}-{meta.version}", str(meta.app_version or "?"), workloads, desired, members)
+                  f"{meta.name}-{meta.version}", str(meta.app_version or "?"), workloads, desired, members,
+                  sorted(set(types)), quorum)

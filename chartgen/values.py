@@ -146,7 +146,15 @@ def apply_overrides(
 def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str, quorum: bool) -> None:
     """Refuse values the chart would refuse at install time, with a one-line reason."""
     plain = yaml.safe_load(dump(values)) if isinstance(values, CommentedMap) else values
-    replicas = plain.get(replicas_field)
+    replicas: Any = plain
+    for part in replicas_field.split("."):
+        replicas = replicas.get(part) if isinstance(replicas, dict) else None
+    chart_type = plain.get("type")
+    if (isinstance(chart_type, str) and chart_type.endswith("-single") and isinstance(replicas, int)
+            and replicas != 1 and chart_type in ((schema.get("properties") or {}).get("type") or {}).get("enum", ())):
+        raise InvalidValueError(
+            f"{replicas_field}={replicas}: type {chart_type} runs exactly one instance; set {replicas_field}=1, "
+            f"or type={chart_type.replace('-single', '-multi')} for {replicas}")
     if quorum and isinstance(replicas, int):
         problem = odd_count_problem(replicas_field, replicas)
         if problem:
@@ -154,6 +162,12 @@ def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(plain), key=lambda e: list(e.absolute_path))
     if errors:
+        # a rule whose reason is the name of a property it requires (library.single_type_rule,
+        # a preset's allOf) says that reason, not "... is a required property"
+        reasons = [e.message.rsplit(" is a required property", 1)[0].strip("'\"") for e in errors
+                   if e.validator == "required" and " " in str(e.message).rsplit(" is a required property", 1)[0]]
+        if reasons:
+            raise InvalidValueError(f"{reasons[0]}; see values.schema.json")
         err = errors[0]
         field = ".".join(str(p) for p in err.absolute_path) or "values"
         raise InvalidValueError(f"{field}: {err.message}; see values.schema.json for allowed values")

@@ -341,6 +341,10 @@ def _kubectl_files() -> dict[str, Path]:
     return {"/bin/kubectl": build.binaries()["kubectl"]}
 
 
+def _datasrv_files() -> dict[str, Path]:
+    return {"/usr/local/bin/datasrv": Path(__file__).with_name("files") / "datasrv.py"}
+
+
 RECIPES: dict[str, Recipe] = {
     # gcr.io/etcd-development/etcd: the etcd binaries and nothing else (no shell)
     "etcd": Recipe(name="etcd", tag=lambda: config.version("ETCD_VERSION"), base="scratch",
@@ -366,6 +370,15 @@ RECIPES: dict[str, Recipe] = {
                       apt_packages=["mariadb-server", "mariadb-client", "mariadb-backup", "socat", "procps",
                                     "psmisc", "gawk", "openssl"],
                       cmd=["mariadbd"], prune_to="MARIADB_IMAGE"),
+    # debian:<suite>-slim (the component chart's helm test image): the minbase system pruned to
+    # the official slim image's executables (dash, bash, coreutils, getent, ...)
+    "debian": Recipe(name="debian", tag=lambda: f"{SUITE}-s1", cmd=["/bin/bash"], prune_to="DEBIAN_IMAGE"),
+    # test-only: the component e2e's server (Debian's python3 + localkube/files/datasrv.py), an
+    # HTTP server that keeps files on its volume; any uid, read-only root file system
+    "datasrv": Recipe(name="datasrv", tag=lambda: f"{SUITE}-d1", apt_packages=["python3"],
+                      files=_datasrv_files, cmd=["/usr/bin/python3", "/usr/local/bin/datasrv"],
+                      env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+                      commands=["chmod 0755 /usr/local/bin/datasrv"]),
 }
 
 

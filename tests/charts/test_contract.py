@@ -1,8 +1,9 @@
-"""The contract every preset's chart keeps, through the real helm. A new preset (or flavor)
-gets these tests by existing: they read what to check from its declaration (preset.yaml) and
-from the chart's own self-description.
+"""The contract every preset's chart keeps, through the real helm. A new preset (or flavor, or
+deployment type) gets these tests by existing: they read what to check from its declaration
+(preset.yaml) and from the chart's own self-description.
 
-Per preset: lint + schema + policy over a matrix, odd counts where a majority decides, the
+Per preset, flavor and type: lint + schema + policy over a matrix, a -single type held to one
+instance (schema and templates) and type switches refused when they would leave data behind, odd counts where a majority decides, the
 PEERS Helm renders against chartgen.topology, PDBs against the quorum, affinity presets and
 topology spread, generated secrets kept (and refused when an upgrade cannot see the cluster),
 NetworkPolicy, image digests, names within Kubernetes' limits at the longest allowed chart
@@ -22,21 +23,47 @@ import chartgen
 from chartgen import describe, library, policy, presets
 from chartgen import values as values_mod
 from chartgen.errors import HelmError, InvalidValueError
+from chartgen.versions import ImageRef
 from chartgen.topology import Peers, fault_tolerance, rendered_peer_lists
 from tests.images.toolbox import MissingTool, key_of, tools
 
-CASES = [(p.name, f.name if f else None) for p in presets.all_presets() for f in (p.flavors or (None,))]
-IDS = [f"{p}-{f}" if f else p for p, f in CASES]
+CASES = [(p.name, f.name if f else None, t) for p in presets.all_presets() for f in (p.flavors or (None,))
+         for t in p.types]
+IDS = ["-".join(x for x in (p, f, t) if x) for p, f, t in CASES]
 MEMBER_COUNTS = {True: [1, 3, 5, 7], False: [1, 2, 3]}
+
+
+class Case(tuple):
+    """(spec, chart) as before, plus the deployment type the chart was generated with."""
+
+    chart_type: str
+
+    def counts(self):
+        spec = self[0]
+        return [1] if presets.is_single(self.chart_type) else MEMBER_COUNTS[spec.quorum]
+
+    def top(self):
+        return self.counts()[-1] if not self[0].quorum else (1 if presets.is_single(self.chart_type) else 5)
+
+    def kind(self, workload=None):
+        return (workload or self[0].main).resolved_kind(self.chart_type)
+
+
+def generate(spec, name, output, flavor=None, chart_type=None):
+    """A chart of SPEC as the contract tests see it: the preset's example arguments (a component
+    needs an image) and the deployment type of the case."""
+    return chartgen.generate(spec.name, name, flavor=flavor, type=chart_type, output=output, **spec.example)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=IDS)
 def case(request, tmp_path_factory):
-    name, flavor = request.param
+    name, flavor, chart_type = request.param
     spec = presets.load(name)
     spec = spec.for_flavor(spec.flavor(flavor))  # the workloads as this flavor declares them
-    chart = chartgen.generate(name, name, flavor=flavor, output=tmp_path_factory.mktemp("c") / name)
-    return spec, chart
+    chart = generate(spec, name, tmp_path_factory.mktemp("c") / name, flavor, chart_type)
+    out = Case((spec, chart))
+    out.chart_type = chart_type
+    return out
 
 
 def _kinds(objects, kind):
@@ -47,9 +74,14 @@ def _pod_spec(obj):
     return obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
 
 
-def _ci_values(spec):
+def _ci_values(spec, chart_type=None):
+    """The preset's ci/*.yaml; with CHART_TYPE, those for that type (a file's `type`, else the
+    preset's default type)."""
     folder = spec.path / "ci"
-    return {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    found = {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if chart_type is None:
+        return found
+    return {k: v for k, v in found.items() if v.get("type", spec.default_type) == chart_type}
 
 
 def _set(values, dotted, value):
@@ -64,22 +96,22 @@ def _set(values, dotted, value):
 # -- lint, schema, policy -----------------------------------------------------------------
 def test_lint_schema_and_policy_are_clean_over_the_member_counts(case, helm):
     spec, chart = case
-    for n in MEMBER_COUNTS[spec.quorum]:
+    for n in case.counts():
         values = _set({}, spec.replicas_field, n)
         assert chart.lint_problems(values, helm=helm) == [], f"{spec.name} with {n} member(s)"
 
 
 def test_lint_is_clean_for_every_ci_values_file(case, helm):
     spec, chart = case
-    for name, values in _ci_values(spec).items():
+    for name, values in _ci_values(spec, case.chart_type).items():
         assert chart.lint_problems(values, helm=helm) == [], f"{spec.name}: ci/{name}.yaml"
 
 
 def test_the_policy_has_teeth(case, helm):
     """Strip what the rules require from the rendered chart and each rule fires."""
     spec, chart = case
-    objects = helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, 5 if spec.quorum else 3))
-    sts = _kinds(objects, spec.main.kind)[0]
+    objects = helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, case.top()))
+    sts = _kinds(objects, case.kind())[0]
     main = _pod_spec(sts)["containers"][0]
     del main["resources"]["limits"]
     del main["readinessProbe"]
@@ -88,7 +120,7 @@ def test_the_policy_has_teeth(case, helm):
     found = "\n".join(policy.problems(objects))
     for needle in ("limits.memory", "readinessProbe", "allowPrivilegeEscalation", "app.kubernetes.io/instance"):
         assert needle in found
-    if spec.quorum:
+    if spec.quorum and case.top() == 5:
         _kinds(objects, "PodDisruptionBudget")[0]["spec"]["maxUnavailable"] = 3
         assert "allows 3 unavailable of 5" in "\n".join(policy.problems(objects))
 
@@ -96,8 +128,18 @@ def test_the_policy_has_teeth(case, helm):
 # -- majorities ---------------------------------------------------------------------------
 def test_even_and_empty_member_counts_are_refused(case, helm):
     spec, chart = case
-    if not spec.quorum:
-        pytest.skip(f"{spec.name}: no majority decides, any count is allowed")
+    if presets.is_single(case.chart_type):  # one instance; test_single_types_run_exactly_one_instance says why
+        for n in (2, 4, 0, -1):
+            with pytest.raises(HelmError):
+                helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
+        return
+    if not spec.quorum:  # no majority decides: any count of at least one
+        for n in (2, 4):
+            assert helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
+        for n in (0, -1):
+            with pytest.raises(HelmError):
+                helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
+        return
     for n in (2, 4, 6, 0, -1):
         with pytest.raises(HelmError, match=spec.replicas_field):
             helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
@@ -108,10 +150,87 @@ def test_even_and_empty_member_counts_are_refused(case, helm):
         chartgen.generate(spec.name, "x", replicas=4, output="/nonexistent/never-written")
 
 
+# -- deployment types -----------------------------------------------------------------------
+def test_single_types_run_exactly_one_instance(case, helm):
+    """A -single type: the schema refuses another count with the reason, the templates too
+    (without the schema), and so does generate()."""
+    spec, chart = case
+    if not presets.is_single(case.chart_type):  # a -multi type runs more
+        objects = helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, 3))
+        assert _kinds(objects, case.kind())[0]["spec"].get("replicas", 3) == 3
+        return
+    reason = f"type {case.chart_type} runs exactly one instance"
+    for n in (2, 3):
+        with pytest.raises(HelmError) as err:
+            helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
+        assert reason in err.value.__cause__.stderr.decode()
+    with pytest.raises(HelmError, match=f"{spec.replicas_field}=3: {reason}"):
+        helm.run(["template", "x", str(chart.path), "--skip-schema-validation", "--set", f"{spec.replicas_field}=3"])
+    with pytest.raises(InvalidValueError, match=f"--replicas 3: {reason}"):
+        chartgen.generate(spec.name, "x", type=case.chart_type, replicas=3, output="/nonexistent/never-written",
+                          **spec.example)
+    with pytest.raises(InvalidValueError, match=f"{spec.replicas_field}=3: {reason}"):
+        chartgen.generate(spec.name, "x", type=case.chart_type, sets=[f"{spec.replicas_field}=3"],
+                          output="/nonexistent/never-written", **spec.example)
+
+
+# the types a switch to a type can leave volumes behind from (presets/_library/templates/_types.tpl)
+LOSSY_FROM = {
+    "stateful-multi": {"stateless-multi"},
+    "stateful-single": {"stateful-multi", "stateless-multi"},
+    "stateless-single": {"stateful-multi", "stateless-multi"},
+    "stateless-multi": {"stateful-multi", "stateful-single", "stateless-single"},
+}
+
+
+def _no_generated_secrets(spec):
+    """Values under which the chart generates no Secret (so only the type rule can refuse)."""
+    defaults = yaml.safe_load(values_mod.dump(library.compose_values(spec)))
+    values = {}
+    for block in ("auth", "tls"):
+        if isinstance(defaults.get(block), dict) and "existingSecret" in defaults[block]:
+            values[block] = {"existingSecret": "mine"}
+    return values
+
+
+def test_an_upgrade_that_cannot_see_the_cluster_refuses_a_type_that_could_lose_data(case, helm):
+    """helm template --is-upgrade: lookup is blind, so the chart cannot see which type runs now.
+    It refuses exactly when another type the preset offers would lose data by switching to this
+    one, and typeSwitch.acknowledgeDataLoss lets it through."""
+    spec, chart = case
+    values = _set(_no_generated_secrets(spec), spec.replicas_field, case.top())
+    risky = sorted((LOSSY_FROM[case.chart_type] & set(spec.types)) - {case.chart_type})
+    if not risky:
+        assert helm.template(chart.path, spec.name, values=values, is_upgrade=True)
+        return
+    with pytest.raises(HelmError) as err:
+        helm.template(chart.path, spec.name, values=values, is_upgrade=True)
+    text = err.value.__cause__.stderr.decode()
+    assert "rendered without access to the cluster" in text and "typeSwitch.acknowledgeDataLoss=true" in text
+    assert all(t in text for t in risky), (risky, text)
+    assert helm.template(chart.path, spec.name, values={**values, "typeSwitch": {"acknowledgeDataLoss": True}},
+                         is_upgrade=True)
+
+
+def test_workloads_follow_the_type_and_say_which_it_is(case, helm):
+    """The main workload is the type's kind and carries chartgen.io/type (what a later upgrade
+    reads); a StatefulSet's claims are the declared claim template, named as the type rule says."""
+    spec, chart = case
+    objects = helm.template(chart.path, "r", values=_set({}, spec.replicas_field, case.top()))
+    (main,) = [o for o in _kinds(objects, case.kind()) if o["spec"]["selector"]["matchLabels"]
+               ["app.kubernetes.io/component"] == spec.main.component]
+    assert main["metadata"]["annotations"]["chartgen.io/type"] == case.chart_type
+    other = "Deployment" if case.kind() == "StatefulSet" else "StatefulSet"
+    assert not [o for o in _kinds(objects, other) if o["spec"]["selector"]["matchLabels"]
+                ["app.kubernetes.io/component"] == spec.main.component]
+    if case.kind() == "StatefulSet" and main["spec"].get("volumeClaimTemplates"):
+        assert spec.main.claim in [t["metadata"]["name"] for t in main["spec"]["volumeClaimTemplates"]]
+
+
 @pytest.mark.parametrize("release,namespace,domain", [("r", "default", "cluster.local"), ("prod", "data", "k8s.example")])
 def test_rendered_peers_match_python_topology(case, helm, release, namespace, domain):
     spec, chart = case
-    for n in MEMBER_COUNTS[spec.quorum]:
+    for n in case.counts():
         values = _set({"clusterDomain": domain}, spec.replicas_field, n)
         objects = helm.template(chart.path, release, namespace, values)
         for sts in _kinds(objects, "StatefulSet"):
@@ -125,7 +244,7 @@ def test_rendered_peers_match_python_topology(case, helm, release, namespace, do
 
 def test_pdb_keeps_the_majority(case, helm):
     spec, chart = case
-    for n in MEMBER_COUNTS[spec.quorum]:
+    for n in case.counts():
         objects = helm.template(chart.path, spec.name, values=_set({}, spec.replicas_field, n))
         pdbs = _kinds(objects, "PodDisruptionBudget")
         if not spec.quorum:
@@ -136,7 +255,7 @@ def test_pdb_keeps_the_majority(case, helm):
         sts = _kinds(objects, "StatefulSet")[0]
         (pdb,) = [p for p in pdbs if p["spec"]["selector"] == sts["spec"]["selector"]]
         assert pdb["spec"]["maxUnavailable"] == fault_tolerance(n)
-    off = helm.template(chart.path, spec.name, values=_set({"pdb": {"create": False}}, spec.replicas_field, 3))
+    off = helm.template(chart.path, spec.name, values=_set({"pdb": {"create": False}}, spec.replicas_field, case.top()))
     assert _kinds(off, "PodDisruptionBudget") == []
 
 
@@ -145,7 +264,7 @@ def test_anti_affinity_presets_and_topology_spread(case, helm):
     spec, chart = case
     def pod(values):
         objects = helm.template(chart.path, spec.name, values=values)
-        sts = _kinds(objects, spec.main.kind)[0]
+        sts = _kinds(objects, case.kind())[0]
         return sts, _pod_spec(sts)
     sts, hard = pod({"podAntiAffinityPreset": "hard"})
     (term,) = hard["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -186,8 +305,11 @@ def test_an_upgrade_that_cannot_see_the_cluster_refuses_to_regenerate_secrets(ca
     so a generated secret would change; the chart fails and names the value to set."""
     spec, chart = case
     values = _all_secrets_on(spec)
-    if not _kinds(helm.template(chart.path, spec.name, values=values), "Secret"):
-        pytest.skip(f"{spec.name}: generates no secret")
+    generates = bool(_kinds(helm.template(chart.path, spec.name, values=values), "Secret"))
+    values["typeSwitch"] = {"acknowledgeDataLoss": True}  # only the Secret's rule here
+    if not generates:  # nothing to keep: a blind upgrade renders
+        assert helm.template(chart.path, spec.name, values=values, is_upgrade=True)
+        return
     with pytest.raises(HelmError) as err:
         helm.template(chart.path, spec.name, values=values, is_upgrade=True)
     text = err.value.__cause__.stderr.decode()
@@ -210,17 +332,18 @@ def test_network_policy_lets_members_talk_and_clients_in(case, helm):
     spec, chart = case
     objects = helm.template(chart.path, spec.name)
     for w in spec.workloads:
-        sts = next(o for o in _kinds(objects, w.kind) if o["spec"]["selector"]["matchLabels"]
+        sts = next(o for o in _kinds(objects, case.kind(w)) if o["spec"]["selector"]["matchLabels"]
                    ["app.kubernetes.io/component"] == w.component)
         (np,) = [p for p in _kinds(objects, "NetworkPolicy") if p["spec"]["podSelector"] == sts["spec"]["selector"]]
         ingress = np["spec"]["ingress"]
         ports = {p["name"] for c in _pod_spec(sts)["containers"] for p in c.get("ports", [])}
         peer = next(r for r in ingress if r.get("from") and "podSelector" in r["from"][0]
                     and r["from"][0]["podSelector"] == sts["spec"]["selector"])
-        assert [p["port"] for p in peer["ports"]] == list(w.peer_ports)
+        peer_ports, client_ports = _policy_ports(w, chart, case.chart_type)
+        assert [p["port"] for p in peer["ports"]] == peer_ports
         client = next(r for r in ingress if "from" not in r)
-        assert [p["port"] for p in client["ports"]] == list(w.client_ports)
-        assert set(w.peer_ports + w.client_ports) <= ports, "policy ports must be the pods' named ports"
+        assert [p["port"] for p in client["ports"]] == client_ports
+        assert set(peer_ports + client_ports) <= ports, "policy ports must be the pods' named ports"
         assert np["spec"]["egress"] == [{}]
     closed = helm.template(chart.path, "r", values={"networkPolicy": {"allowExternal": False, "allowExternalEgress": False,
                                                                       "ingressNSMatchLabels": {"team": "a"}}})
@@ -237,16 +360,34 @@ def test_network_policy_lets_members_talk_and_clients_in(case, helm):
     assert _kinds(helm.template(chart.path, "r", values={"networkPolicy": {"enabled": False}}), "NetworkPolicy") == []
 
 
+def _policy_ports(w, chart, chart_type):
+    """The ports a workload's NetworkPolicy opens to peers and clients: its declared ones (less
+    those only -multi types open, in a -single chart), or every port its values list."""
+    if w.ports_from:
+        names = [p["name"] for p in library.read_path(chart.values, w.ports_from)]
+        return names, names
+    drop = set(w.multi_ports) if presets.is_single(chart_type) else set()
+    return [p for p in w.peer_ports if p not in drop], [p for p in w.client_ports if p not in drop]
+
+
 # -- images -------------------------------------------------------------------------------
 def test_images_come_from_the_pins_and_a_digest_pins_by_content(case, helm):
     spec, chart = case
     digest = "sha256:" + "a" * 64
-    for path in spec.images:
+
+    def refs(objects):
+        return {c["image"] for o in objects if o["kind"] in ("StatefulSet", "Deployment", "Job", "Pod")
+                for c in _pod_spec(o).get("containers", []) + _pod_spec(o).get("initContainers", [])}
+
+    used = refs(helm.template(chart.path, spec.name))
+    pinned = [path for path in spec.images  # e.g. a -single Redis runs no kubectl sidecar
+              if str(ImageRef(**{k: v for k, v in library.read_path(chart.values, path).items()
+                                 if k in ("registry", "repository", "tag", "digest")})) in used]
+    assert pinned, f"{spec.name}: no pinned image is used"
+    for path in pinned:
         values = _set({}, f"{path}.digest", digest)
         objects = helm.template(chart.path, spec.name, values=values)
-        refs = {c["image"] for o in objects if o["kind"] in ("StatefulSet", "Deployment", "Job", "Pod")
-                for c in _pod_spec(o).get("containers", []) + _pod_spec(o).get("initContainers", [])}
-        assert any(r.endswith(f"@{digest}") for r in refs), path
+        assert any(r.endswith(f"@{digest}") for r in refs(objects)), path
     with pytest.raises(HelmError, match="digest"):
         helm.template(chart.path, spec.name, values=_set({}, f"{next(iter(spec.images))}.digest", "latest"))
 
@@ -261,7 +402,7 @@ def test_containers_call_only_what_their_image_holds(case, helm):
             continue
         pod = _pod_spec(obj)
         for c in pod.get("initContainers", []) + pod.get("containers", []):
-            t = tools(key_of(c["image"]))
+            # a container running its image's own entrypoint (a component's) calls nothing of ours
             commands = [c.get("command") or []]
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 commands.append(((c.get(probe) or {}).get("exec") or {}).get("command") or [])
@@ -270,6 +411,7 @@ def test_containers_call_only_what_their_image_holds(case, helm):
                 if not argv:
                     continue
                 try:
+                    t = tools(key_of(c["image"]))
                     t.resolve(argv[0])
                 except MissingTool as err:
                     pytest.fail(f"{obj['kind']}/{obj['metadata']['name']} container {c['name']}: {err}")
@@ -282,8 +424,8 @@ def test_every_name_fits_at_the_longest_allowed_chart_name(case, helm, tmp_path)
     spec, _ = case
     longest = spec.max_name_length()
     name = ("n" * longest)[:longest]
-    chart = chartgen.generate(spec.name, name, output=tmp_path / name)
-    top = 7 if spec.quorum else 3
+    chart = generate(spec, name, tmp_path / name, chart_type=case.chart_type)
+    top = 1 if presets.is_single(case.chart_type) else 7 if spec.quorum else 3
     objects = helm.template(chart.path, name, values=_set(_all_secrets_on(spec), spec.replicas_field, top))
     for obj in objects:
         meta = obj["metadata"]
@@ -294,7 +436,7 @@ def test_every_name_fits_at_the_longest_allowed_chart_name(case, helm, tmp_path)
         if obj["kind"] == "StatefulSet":
             assert len(f"{meta['name']}-{obj['spec']['replicas'] - 1}") <= 63
     with pytest.raises(InvalidValueError, match=f"at most {longest} characters"):
-        chartgen.generate(spec.name, "n" * (longest + 1), output=tmp_path / "too-long")
+        generate(spec, "n" * (longest + 1), tmp_path / "too-long", chart_type=case.chart_type)
 
 
 # -- self-description ---------------------------------------------------------------------
@@ -303,7 +445,9 @@ def test_the_chart_describes_itself(case):
     about = describe.read(chart.metadata["annotations"])
     assert about.preset == spec.name and about.replicas_field == spec.replicas_field
     assert about.majority == spec.quorum
+    assert about.type == case.chart_type == chart.values["type"]
     assert [w.component for w in about.workloads] == [w.component for w in spec.workloads]
+    assert [w.kind for w in about.workloads] == [case.kind(w) for w in spec.workloads]
     assert chart.version == spec.version
     assert (chart.path / "templates" / "NOTES.txt").is_file() and (chart.path / "values.schema.json").is_file()
 

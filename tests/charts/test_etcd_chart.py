@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+import chartgen
 from chartgen import kubeschema
 from chartgen.topology import Peers
 from chartgen.versions import pin
@@ -104,3 +105,26 @@ def test_kubernetes_schema_catches_an_invalid_object(etcd_chart, helm):
     sts["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = 7
     problems = kubeschema.problems([sts])
     assert problems and "StatefulSet/etcd" in problems[0]
+
+
+# -- stateful-single ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def single_chart(tmp_path_factory):
+    return chartgen.generate("etcd", "etcd", type="stateful-single", output=tmp_path_factory.mktemp("single") / "etcd")
+
+
+def test_stateful_single_is_one_member_without_the_learner_agent(single_chart, helm):
+    objects = helm.template(single_chart.path, "etcd")
+    sts = _kind(objects, "StatefulSet")
+    assert sts["spec"]["replicas"] == 1 and sts["metadata"]["annotations"]["chartgen.io/type"] == "stateful-single"
+    pod = sts["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["etcd"]  # nothing to promote
+    assert [c["name"] for c in pod["initContainers"]] == ["bootstrap"]
+    assert not [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    # auth still needs the agent: it turns authentication on
+    with_auth = _kind(helm.template(single_chart.path, "etcd", values={"auth": {"enabled": True}}), "StatefulSet")
+    assert [c["name"] for c in with_auth["spec"]["template"]["spec"]["containers"]] == ["etcd", "agent"]
+    # the clustered chart keeps the agent at any count, so scaling 1 -> 3 restarts nothing
+    multi = _kind(helm.template(chartgen.generate("etcd", "etcd", output=single_chart.path.parent / "multi").path,
+                                "etcd", values={"replicaCount": 1}), "StatefulSet")
+    assert [c["name"] for c in multi["spec"]["template"]["spec"]["containers"]] == ["etcd", "agent"]

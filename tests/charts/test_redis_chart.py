@@ -212,3 +212,38 @@ def test_helm_test_pod_checks_the_cluster(redis_chart, helm):
     assert env["REPLICAS"] == "5" and len(env["PEERS"].split()) == 5
     assert env["MASTER_SERVICE"] == "redis-master.db.svc.cluster.local"
 
+
+
+# -- stateful-single ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def single_chart(tmp_path_factory):
+    return chartgen.generate("redis", "redis", type="stateful-single", output=tmp_path_factory.mktemp("single") / "redis")
+
+
+def test_stateful_single_is_one_master_without_sentinels_agents_or_handover(single_chart, helm):
+    objects = helm.template(single_chart.path, "redis")
+    sts = _kind(objects, "StatefulSet")
+    assert sts["spec"]["replicas"] == 1
+    containers = _containers(objects)
+    assert list(containers) == ["redis"]
+    assert "lifecycle" not in containers["redis"] and "shareProcessNamespace" not in sts["spec"]["template"]["spec"]
+    assert _env(containers["redis"])["SENTINELS"] == "false" and "SENTINEL_PASSWORD" not in _env(containers["redis"])
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    assert sorted(services) == ["redis-headless", "redis-master", "redis-read"]
+    assert "chartgen.io/role" not in services["redis-master"]["spec"]["selector"]  # the one pod is the master
+    assert [p["name"] for p in services["redis-headless"]["spec"]["ports"]] == ["redis"]
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding", "PodDisruptionBudget")]
+    (np,) = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert {p["port"] for r in np["spec"]["ingress"] for p in r.get("ports", [])} == {"redis"}
+    test_env = {e["name"]: e.get("value") for o in objects if o["kind"] == "Pod" for e in o["spec"]["containers"][0]["env"]}
+    assert test_env["SENTINELS"] == "false" and test_env["MASTER_SERVICE"].startswith("redis-master.")
+
+
+def test_the_type_value_decides_the_sentinels(redis_chart, helm):
+    """The clustered chart switched to stateful-single by value drops the sentinels and the role
+    agent even with roleLabels.enabled left on (a master is what a majority of sentinels names)."""
+    objects = helm.template(redis_chart.path, "redis", values={"type": "stateful-single", "replicaCount": 1})
+    assert list(_containers(objects)) == ["redis"]
+    assert "redis-sentinel" not in {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
+    multi = _containers(helm.template(redis_chart.path, "redis", values={"replicaCount": 1}))
+    assert list(multi) == ["redis", "sentinel", "agent", "kubectl"]

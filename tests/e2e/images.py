@@ -11,6 +11,9 @@ TEST_IMAGES: dict[str, dict[str, str]] = {
     "redis": {"image": "redis", "kubectlImage": "kubectl"},
     # the mysql preset's mariadb flavor (Oracle MySQL has no package or image here)
     "mysql-mariadb": {"image": "mariadb", "kubectlImage": "kubectl"},
+    # the component's e2e server (test-only: an HTTP server that keeps files on its volume) and
+    # its helm test image, debian:<suite>-slim's tool set
+    "component": {"image": "datasrv", "testImage": "debian"},
 }
 
 

@@ -100,6 +100,7 @@ class TestOnACluster:
         status = cli("status", "kv", *kc(on_cluster))
         assert status.returncode == 0, status.stdout + status.stderr
         assert "members healthy 3/3 (StatefulSet/kv-etcd)" in status.stdout
+        assert ", type stateful-multi" in status.stdout.splitlines()[0]
         assert len(re.findall(r"kv-etcd-\d +ready +role n/a", status.stdout)) == 3
         assert "leader: n/a" in status.stdout
         # a preset whose pods publish their role (a chartgen.io/role label) gets its leader named

@@ -1,4 +1,5 @@
-"""charts/ is the repository's Helm repository: one chart folder per preset, exactly what the
+"""charts/ is the repository's Helm repository: one chart folder per published preset (the
+component preset publishes none: its chart is made for the user's image), exactly what the
 presets generate now (`make charts`), every version's .tgz, and an index.yaml that lists them
 with their digests and that helm can use."""
 
@@ -31,10 +32,14 @@ def index():
 
 
 def test_one_chart_folder_per_preset():
-    assert [p.name for p in publish.chart_dirs(CHARTS)] == chartgen.preset_names(), STALE
+    assert [p.name for p in publish.chart_dirs(CHARTS)] == chartgen.published_preset_names(), STALE
+    unpublished = sorted(set(chartgen.preset_names()) - set(chartgen.published_preset_names()))
+    readme = (ROOT / "README.md").read_text()
+    for name in unpublished:  # the README says why charts/ has no chart of it
+        assert f"charts/ publishes no {name} chart" in readme
 
 
-@pytest.mark.parametrize("preset", chartgen.preset_names())
+@pytest.mark.parametrize("preset", chartgen.published_preset_names())
 def test_chart_is_what_the_preset_generates_now(preset, tmp_path):
     """Regenerating (as `make charts` does) over a copy changes nothing, version included."""
     committed = CHARTS / preset
@@ -47,7 +52,7 @@ def test_chart_is_what_the_preset_generates_now(preset, tmp_path):
     assert not differ, f"charts/{preset}: {', '.join(differ)} differ from a fresh generate; {STALE}"
 
 
-@pytest.mark.parametrize("preset", chartgen.preset_names())
+@pytest.mark.parametrize("preset", chartgen.published_preset_names())
 def test_the_preset_declares_the_published_version(preset):
     """preset.yaml's version is the one source: a fresh generate and charts/ carry it alike."""
     declared = chartgen.load_preset(preset).version
@@ -57,7 +62,7 @@ def test_the_preset_declares_the_published_version(preset):
         "bump the preset's version when its content changes, then run `make charts`")
 
 
-@pytest.mark.parametrize("preset", chartgen.preset_names())
+@pytest.mark.parametrize("preset", chartgen.published_preset_names())
 def test_index_lists_the_current_version_with_its_digest(preset, index, tmp_path):
     version = versioning.metadata(CHARTS / preset)["version"]
     entries = {e["version"]: e for e in index["entries"].get(preset, [])}
@@ -85,6 +90,6 @@ def test_helm_can_use_charts_as_a_repository(serve, index):
     url, _ = serve(CHARTS)
     helm("repo", "add", "chartgen", url)
     found = yaml.safe_load(helm("search", "repo", "chartgen/", "-o", "yaml").stdout)
-    assert sorted(c["name"] for c in found) == [f"chartgen/{p}" for p in chartgen.preset_names()]
-    for preset in chartgen.preset_names():
+    assert sorted(c["name"] for c in found) == [f"chartgen/{p}" for p in chartgen.published_preset_names()]
+    for preset in chartgen.published_preset_names():
         helm("template", preset, f"chartgen/{preset}")

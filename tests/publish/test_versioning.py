@@ -114,7 +114,7 @@ def test_artifact_hub_annotations(first):
     ann = meta(first.path)["annotations"]
     assert ann["artifacthub.io/license"] == "Apache-2.0"
     images = yaml.safe_load(ann["artifacthub.io/images"])
-    assert {i["name"] for i in images} == {"image", "toolsImage"}
+    assert {i["name"] for i in images} == {"image", "toolsImage", "kubectlImage"}
     links = yaml.safe_load(ann["artifacthub.io/links"])
     assert {"name": "Homepage", "url": "https://etcd.io"} in links
     # appVersion follows the image tag

@@ -36,9 +36,7 @@
 restartPolicy Always, Kubernetes >= 1.29): it starts before and stops after the main
 containers, so the API is still there during their preStop switchover. (.) */}}
 {{- define "mysql.apiProxySidecar" -}}
-{{- $c := include "chartgen.apiProxyContainer" (dict "image" .Values.kubectlImage "port" .Values.failover.apiProxyPort "resources" .Values.agentResources "securityContext" .Values.containerSecurityContext) | fromYamlArray | first -}}
-{{- $_ := set $c "restartPolicy" "Always" -}}
-{{- list $c | toYaml -}}
+{{- include "chartgen.apiProxyContainer" (dict "image" .Values.kubectlImage "port" .Values.failover.apiProxyPort "resources" .Values.agentResources "securityContext" .Values.containerSecurityContext "sidecar" true) -}}
 {{- end -}}
 
 {{/* Replicas a commit waits for: floor(N/2) on MySQL (any acknowledged write is on a majority

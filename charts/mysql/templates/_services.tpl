@@ -2,8 +2,10 @@
 
 {{/*
 Headless Service of a StatefulSet: one DNS name per pod, published before the pods are ready
-so members find each other while the cluster forms:
-(dict "ctx" $ "name" "x-headless" "component" "member" "ports" (list (dict "name" "peer" "port" 2380)))
+so members find each other while the cluster forms (unless publishNotReadyAddresses is false);
+a port may carry its protocol:
+(dict "ctx" $ "name" "x-headless" "component" "member" "ports" (list (dict "name" "peer" "port" 2380))
+      ["publishNotReadyAddresses" true])
 */}}
 {{- define "chartgen.headlessService" -}}
 apiVersion: v1
@@ -15,12 +17,15 @@ metadata:
     {{- include "chartgen.componentLabels" (dict "ctx" .ctx "component" .component) | nindent 4 }}
 spec:
   clusterIP: None
-  publishNotReadyAddresses: true
+  publishNotReadyAddresses: {{ ternary true .publishNotReadyAddresses (not (hasKey . "publishNotReadyAddresses")) }}
   ports:
     {{- range .ports }}
     - name: {{ .name }}
       port: {{ .port }}
       targetPort: {{ .name }}
+      {{- with .protocol }}
+      protocol: {{ . }}
+      {{- end }}
     {{- end }}
   selector:
     {{- include "chartgen.matchLabels" (dict "ctx" .ctx "component" .component) | nindent 4 }}
@@ -50,6 +55,9 @@ spec:
     - name: {{ .name }}
       port: {{ .port }}
       targetPort: {{ .name }}
+      {{- with .protocol }}
+      protocol: {{ . }}
+      {{- end }}
     {{- end }}
   selector:
     {{- include "chartgen.matchLabels" (dict "ctx" .ctx "component" .component) | nindent 4 }}

@@ -10,6 +10,23 @@
 {{- include "chartgen.podFqdns" (dict "ctx" . "statefulset" (include "redis.nodeName" .) "headless" (include "chartgen.headlessName" (dict "ctx" .)) "replicas" .Values.replicaCount) -}}
 {{- end -}}
 
+{{/* "true" when the pods run sentinels: every type but stateful-single (one pod has no
+replica to fail over to). */}}
+{{- define "redis.sentinels" -}}
+{{- if not (include "chartgen.single" .) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the agents label the pods with their role (roleLabels.enabled, with sentinels:
+a master is one a majority of sentinels names). */}}
+{{- define "redis.roleLabels" -}}
+{{- if and .Values.roleLabels.enabled (include "redis.sentinels" .) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when a master's preStop hook hands over to a replica (needs the sentinels). */}}
+{{- define "redis.handover" -}}
+{{- if and .Values.preStopHandover.enabled (include "redis.sentinels" .) -}}true{{- end -}}
+{{- end -}}
+
 {{/* The agents may read and label this release's pods, and nothing else (rbac.yaml). */}}
 {{- define "redis.roleRules" -}}
 - apiGroups: [""]
@@ -27,7 +44,7 @@
 {{- default (printf "%s-auth" (include "chartgen.fullname" .)) .Values.auth.existingSecret -}}
 {{- end -}}
 
-{{- define "redis.sentinelAuth" -}}{{ if and .Values.auth.enabled .Values.auth.sentinel }}true{{ end }}{{- end -}}
+{{- define "redis.sentinelAuth" -}}{{ if and .Values.auth.enabled .Values.auth.sentinel (include "redis.sentinels" .) }}true{{ end }}{{- end -}}
 
 {{/* Sentinels that must agree a master is down: sentinel.quorum, or a majority when 0. */}}
 {{- define "redis.quorum" -}}
@@ -71,6 +88,8 @@ a handover that fits in the grace period. */}}
   value: {{ include "redis.quorum" . | quote }}
 - name: MASTER_SET
   value: {{ .Values.sentinel.masterSet | quote }}
+- name: SENTINELS
+  value: {{ ternary "true" "false" (eq (include "redis.sentinels" .) "true") | quote }}
 - name: SERVER_PORT
   value: {{ .Values.service.redisPort | quote }}
 - name: SENTINEL_PORT

@@ -13,7 +13,9 @@
 #      Sentinel state on its volume) and nothing answered for BOOTSTRAP_SETTLE seconds,
 #      become the first master. Every other pod waits.
 # A restarted old master therefore comes back as a replica of whoever the sentinels promoted.
-# Env: DATA_DIR RUN_DIR CONFIG_DIR DOWN_AFTER_MS FAILOVER_TIMEOUT_MS + lib.sh's
+# Without sentinels (SENTINELS=false: type stateful-single, one pod) the pod is the master, with
+# whatever data its volume holds.
+# Env: DATA_DIR RUN_DIR CONFIG_DIR DOWN_AFTER_MS FAILOVER_TIMEOUT_MS [SENTINELS] + lib.sh's
 set -eu
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 143' TERM INT
@@ -31,7 +33,10 @@ SELF_WAIT=$((DOWN_AFTER_MS * 2 / 1000 + FAILOVER_TIMEOUT_MS / 1000 + 5))
 start=$(now)
 quiet_since=$start
 master= why=
-while :; do
+if [ "${SENTINELS:-true}" = false ]; then
+  master=$self why="the only pod (no sentinels)"
+fi
+while [ -z "$master" ]; do
   elapsed=$(($(now) - start))
   views
   if [ "$v_votes" -ge "$MAJORITY" ]; then
