@@ -47,6 +47,19 @@ class Kube:
             time.sleep(interval)
         raise TimeoutError(f"{what}: not within {timeout}s (last: {last!r})")
 
+    def delete_namespace(self, ns: str, timeout: float = 180) -> None:
+        """Delete namespace NS, if it exists, and wait until it is gone."""
+        from kubernetes import client
+
+        try:
+            self.core.delete_namespace(ns)
+        except client.exceptions.ApiException as err:
+            if err.status != 404:
+                raise
+            return
+        self.wait(f"namespace {ns} gone",
+                  lambda: ns not in [n.metadata.name for n in self.core.list_namespace().items], timeout=timeout)
+
     def freeze(self, ns: str, pod: str, frozen: bool) -> None:
         """Freeze or thaw every process of POD: a hung node, as far as its pods go (nothing
         answers, nothing restarts). Through the node's cgroups on this machine: the cgroup v1

@@ -211,15 +211,3 @@ def test_topology_spread_over_zones_renders_and_schedules(chart, helm, kube, val
     print(f"figures: {json.dumps({k: round(v, 1) for k, v in FIGURES.items()})}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fresh_namespace(kube):
-    from kubernetes import client
-
-    try:
-        kube.core.delete_namespace(NAMESPACE)
-        kube.wait("old namespace gone", lambda: NAMESPACE not in
-                  [n.metadata.name for n in kube.core.list_namespace().items], timeout=180)
-    except client.exceptions.ApiException as err:
-        if err.status != 404:
-            raise
-    yield

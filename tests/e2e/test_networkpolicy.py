@@ -55,21 +55,3 @@ def test_policy_admits_the_labelled_client_and_refuses_the_other(cluster, kube):
     assert can_connect(kube, "allowed", server_ip), "the labelled client lost its access"
     for _ in range(3):   # it stays refused
         assert not can_connect(kube, "refused", server_ip)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fresh_namespace(kube):
-    from kubernetes import client
-
-    def gone():
-        return NAMESPACE not in [n.metadata.name for n in kube.core.list_namespace().items]
-
-    for phase in ("before", "after"):
-        try:
-            kube.core.delete_namespace(NAMESPACE)
-            kube.wait(f"namespace gone ({phase})", gone, timeout=180)
-        except client.exceptions.ApiException as err:
-            if err.status != 404:
-                raise
-        if phase == "before":
-            yield

@@ -47,10 +47,16 @@ for peer in $replicas; do
 done
 rcli "$master" DEL "$key" >/dev/null
 
+# service_reaches_master: the master Service answers with the master's run_id
+service_reaches_master() {
+  got=$(rcli "$MASTER_SERVICE" INFO server | tr -d '\r' | grep '^run_id:') || return 1
+  [ "$got" = "$want" ]
+}
 if [ -n "${MASTER_SERVICE:-}" ]; then
   want=$(rcli "$master" INFO server | tr -d '\r' | grep '^run_id:')
-  got=$(rcli "$MASTER_SERVICE" INFO server | tr -d '\r' | grep '^run_id:') || :
-  [ "$got" = "$want" ] || fail "the master Service $MASTER_SERVICE does not reach the master $(pod_of "$master")"
+  # a Service's new endpoint reaches every node's proxy rules a moment after the pod is Ready
+  retry 15 2 service_reaches_master ||
+    fail "the master Service $MASTER_SERVICE does not reach the master $(pod_of "$master")"
 fi
 if [ "$sentinels" -gt 0 ]; then
   log "OK: 1 master ($(pod_of "$master")), $((REPLICAS - 1)) linked replica(s), $sentinels sentinel(s) agree, writes replicate"
