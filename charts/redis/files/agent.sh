@@ -9,8 +9,9 @@
 # a patch fails or someone edits the label). The role is also written to RUN_DIR/role.
 # It reaches the API through the pod's kubectl proxy sidecar (common.sh: kubectl_setup); while
 # there is none (e.g. outside Kubernetes) labels are skipped.
-# Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below).
-# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY POD_NAMESPACE [STALE_AFTER] + lib.sh's
+# Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below) and
+# follow the others' master when it alone names another (follow_majority).
+# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY POD_NAMESPACE CONFIG_DIR [STALE_AFTER SPLIT_AFTER] + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
@@ -82,6 +83,37 @@ forget_departed() {
   stale_since=
 }
 
+# A sentinel that names another master than a majority of the others, with no failover under
+# way, for longer than a failover takes, is stuck: seen when a master froze while its sentinel led
+# a failover, and thawed after the others had moved on; it finished its stale failover, named
+# its own pod and never followed the others again. Make it monitor what the majority names: a
+# new monitor at config epoch 0 takes the others' newer configuration from their hellos.
+SPLIT_AFTER=${SPLIT_AFTER:-$((DOWN_AFTER_MS * 2 / 1000 + 5))}
+split_since=
+follow_majority() {
+  sentinel_view 127.0.0.1 || { split_since=; return 0; }
+  _mine=$sv_host _flags=$sv_flags
+  views "$self"
+  case ",$_flags," in *failover*) split_since=; return 0 ;; esac
+  if [ "$v_votes" -lt "$MAJORITY" ] || [ -n "$v_best_down" ] || [ "$v_best" = "$_mine" ]; then
+    split_since=; return 0
+  fi
+  [ -n "$split_since" ] || split_since=$(now)
+  [ $(($(now) - split_since)) -ge "$SPLIT_AFTER" ] || return 0
+  log "sentinel names $(pod_of "$_mine"), $v_votes others name $(pod_of "$v_best"): monitoring $(pod_of "$v_best")"
+  scli 127.0.0.1 SENTINEL REMOVE "$MASTER_SET" >/dev/null
+  scli 127.0.0.1 SENTINEL MONITOR "$MASTER_SET" "$v_best" "$SERVER_PORT" "$QUORUM" >/dev/null
+  # the chart's settings (sentinel-master.conf: "sentinel OPTION SET VALUE") and the password,
+  # given on stdin (never on a command line)
+  {
+    while read -r _s _opt _set _val; do
+      [ "$_s" = sentinel ] && printf 'SENTINEL SET %s %s %s\n' "$MASTER_SET" "$_opt" "$_val"
+    done <"$CONFIG_DIR/sentinel-master.conf"
+    [ -z "${REDIS_PASSWORD:-}" ] || printf 'SENTINEL SET %s auth-pass %s\n' "$MASTER_SET" "$(conf_quote "$REDIS_PASSWORD")"
+  } | scli 127.0.0.1 >/dev/null
+  split_since=
+}
+
 # A master confirmed by the sentinels takes the master label from any other pod first: an old
 # master that froze (or lost its network) cannot clear its own label, and would otherwise stay
 # behind the master Service until its readiness fails.
@@ -118,6 +150,7 @@ while :; do
   if [ $(($(now) - checked_at)) -ge 5 ]; then
     checked_at=$(now)
     forget_departed
+    follow_majority
   fi
   pause "$INTERVAL"
 done
