@@ -69,7 +69,10 @@ class Kube:
 
         uid = self.core.read_namespaced_pod(pod, ns).metadata.uid
         names = {f"pod{uid}", f"pod{uid.replace('-', '_')}"}
-        v1 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/freezer/**/{n}", recursive=True)]
+        # cgroupfs names a pod's cgroup pod<uid>, the systemd driver (kind's kubelet)
+        # kubelet-kubepods-<qos>-pod<uid_with_underscores>.slice
+        v1 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/freezer/**/*{n}*", recursive=True)
+              if Path(d, "freezer.state").exists()]
         v2 = [d for n in names for d in glob.glob(f"/sys/fs/cgroup/**/{n}*", recursive=True)
               if Path(d, "cgroup.freeze").exists()]
         if v1:

@@ -9,9 +9,16 @@ set -eu
 
 fail() { log "FAIL: $*"; exit 1; }
 
+# sentinel_names PEER: sets said to the master PEER's sentinel names
+sentinel_names() {
+  said=$(first_line "$(scli "$1" SENTINEL get-master-addr-by-name "$MASTER_SET" || :)")
+  [ -n "$said" ]
+}
+
+# a loaded node may answer late: every question gets 3 tries, 1 s apart
 masters= replicas= problems=
 for peer in $PEERS; do
-  if ! server_role "$peer"; then
+  if ! retry 3 1 server_role "$peer"; then
     problems="$problems $(pod_of "$peer"):no-answer"
   elif [ "$r_role" = master ]; then
     masters="$masters $peer"
@@ -25,14 +32,14 @@ set -- $masters
 [ "$#" -eq 1 ] || fail "$# masters:$masters"
 master=$1
 for peer in $replicas; do
-  server_role "$peer" || fail "$(pod_of "$peer") stopped answering"
+  retry 3 1 server_role "$peer" || fail "$(pod_of "$peer") stopped answering"
   [ "$r_master" = "$master" ] || fail "$(pod_of "$peer") replicates from $r_master, not $master"
 done
 
 sentinels=0
 if [ "${SENTINELS:-true}" != false ]; then
   for peer in $PEERS; do
-    said=$(first_line "$(scli "$peer" SENTINEL get-master-addr-by-name "$MASTER_SET" || :)")
+    retry 3 1 sentinel_names "$peer" || :
     [ "$said" = "$master" ] || fail "the sentinel of $(pod_of "$peer") names '${said:-nothing}', not $master"
     sentinels=$((sentinels + 1))
   done
