@@ -128,7 +128,7 @@ def _redis_writer(ns: str):
 def _redis_read_back(kube, ns: str) -> set[int]:
     master = _redis_leader(kube, ns) or "redis-node-0"
     out = kube.exec(ns, master, "redis", ["sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --no-auth-warning '
-                                          "--scan --pattern 'bench:*' --count 1000"])
+                                          "--scan --pattern 'bench:*'"])
     return {int(k.split(":")[1]) for k in out.split() if k.startswith("bench:")}
 
 
