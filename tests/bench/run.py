@@ -60,6 +60,8 @@ class Bench:
         return base
 
     def install(self, config: str) -> None:
+        # a fresh namespace: an interrupted run leaves its release and writer pods behind
+        self.kube.delete_namespace(self.ns)
         self.helm.install_or_upgrade(self.p.release, self.chart, self.ns, self.values(config), wait=True, timeout="10m")
         self.wait_healthy(600)
 
