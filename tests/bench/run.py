@@ -69,6 +69,10 @@ class Bench:
         ready = self.kube.ready_names(self.ns, self.p.selector)
         return len(ready) == 3 and self.p.leader(self.kube, self.ns) is not None
 
+    def calm(self) -> bool:
+        """Healthy, and settled enough that the next fault measures the chart (Preset.calm)."""
+        return self.healthy() and (self.p.calm is None or self.p.calm(self.kube, self.ns))
+
     def wait_healthy(self, limit: float) -> float:
         t0 = time.time()
         self.kube.wait("3 ready members and a leader", self.healthy, timeout=limit, interval=0.5)
@@ -139,7 +143,7 @@ class Bench:
         return t
 
     def run(self, kind: str, config: str, n: int) -> Run:
-        self.wait_healthy(600)
+        self.kube.wait("healthy and calm before the fault", self.calm, timeout=600, interval=0.5)
         writer = self.start_writer(f"bench-writer-{kind}-{config}-{n}")
         time.sleep(5)  # writes flowing before the fault
         t_fault = self.fault(kind, config)

@@ -1,5 +1,6 @@
 """Redis with Sentinel on a real Kubernetes cluster: install + helm test, acknowledged writes,
-master pod deleted (failover timed, no WAIT-acknowledged write lost), all pods deleted at once,
+master pod deleted (failover timed, no WAIT-acknowledged write lost), master frozen (the label
+moves, the thawed one rejoins as a replica, every sentinel agrees), all pods deleted at once,
 scale 3 -> 5 -> 3, an upgrade that rolls the pods and keeps the password, uninstall.
 The tests run in order on one release. redis-cli runs inside the pods (Kubernetes exec)."""
 
@@ -268,6 +269,44 @@ def test_master_pod_deleted_failover_keeps_acknowledged_writes(cluster, kube):
     # the old master came back as a replica of the new one
     assert role(kube, old) == ("slave", fqdn(new))
     assert labels(kube)[old] == "replica"
+    kube.wait(f"{old} has every acknowledged key", lambda: writer.acked <= e2e_keys(kube, old), timeout=30)
+
+
+def test_master_frozen_label_moves_and_the_thawed_one_rejoins_as_replica(cluster, kube):
+    """The master's cgroup frozen (its agent and sentinel too) for 20 s: the others elect a
+    replica, whose agent takes the master label from the frozen pod, so the master Service
+    follows; once thawed, the old master is a replica, every sentinel names the new master
+    (the agent heals a sentinel left naming its own pod) and no acknowledged write is lost."""
+    if cluster.kind == "existing":
+        pytest.skip("freezing a pod's cgroup needs the node's cgroups on this machine (--cluster=local or kind)")
+    old = settled(kube, 3, "before the freeze")
+    via = next(p for p in pod_names(3) if p != old)
+    writer = Writer(cluster.kubeconfig, via, seconds=40)  # outlasts the freeze
+    writer.start()
+    time.sleep(2)
+    t0 = time.monotonic()
+    kube.freeze(NAMESPACE, old, True)
+    try:
+        def moved():
+            lab = labels(kube)
+            return next((p for p, r in lab.items() if r == "master" and p != old and lab[old] != "master"), None)
+        new = kube.wait("another pod labelled master, the frozen one no longer", moved, timeout=60, interval=0.5)
+        FIGURES["frozen_master_label_moved_s"] = time.monotonic() - t0
+        kube.wait("the master Service takes a write on another pod", lambda: _probe(kube, via, old)[1], timeout=60)
+        FIGURES["frozen_master_to_writable_via_service_s"] = time.monotonic() - t0
+        time.sleep(max(0.0, 20 - (time.monotonic() - t0)))
+    finally:
+        kube.freeze(NAMESPACE, old, False)
+    print(f"\nmaster {old} frozen -> {new} labelled master after {FIGURES['frozen_master_label_moved_s']:.1f}s, "
+          f"a write through the master Service after {FIGURES['frozen_master_to_writable_via_service_s']:.1f}s")
+    writer.join()
+    assert writer.error is None, writer.error
+    after = settled(kube, 3, "after the thaw: every sentinel names one master", timeout=180)
+    assert after == new, f"the master moved again after the thaw: {new} -> {after}"
+    assert writer.acked_after_failure() > 0, "the master Service took no write after the failover"
+    have = e2e_keys(kube, new)
+    lost = writer.acked - have
+    assert not lost, f"{len(lost)} WAIT-acknowledged writes lost around the freeze: {sorted(lost)[:10]}"
     kube.wait(f"{old} has every acknowledged key", lambda: writer.acked <= e2e_keys(kube, old), timeout=30)
 
 

@@ -105,12 +105,6 @@ EOF
   done
 }
 
-# How many sentinels name HOST as the master (the agent confirms a master with it).
-votes_for() {
-  views
-  if [ "$v_best" = "$1" ]; then printf '%s' "$v_votes"; else printf 0; fi
-}
-
 # A redis-server other than SELF that says it is a master: sets found_master (the one
 # with the highest replication offset); 1 when none does.
 running_master() {

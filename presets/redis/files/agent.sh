@@ -36,14 +36,42 @@ find_api() {
 
 observed_role() {
   if ! server_role 127.0.0.1; then
-    printf unknown
+    role=unknown
   elif [ "$r_role" = slave ]; then
-    printf replica
-  elif [ "$(votes_for "$self")" -ge "$MAJORITY" ]; then
-    printf master
+    role=replica
+  elif named_by_majority "$self"; then
+    role=master
   else
-    printf unknown
+    role=unknown
   fi
+}
+
+# Does a majority of all sentinels name HOST as the master? This pod's sentinel first, then the
+# others, those that did not answer last time last; it stops at a majority, so a frozen or
+# departed pod's sentinel costs its CLI_TIMEOUT only when its answer is needed.
+silent=
+named_by_majority() {
+  _named=0
+  for _p in "$self" $(answering_first); do
+    if sentinel_view "$_p"; then
+      silent=$(without "$_p" "$silent")
+      [ "$sv_host" != "$1" ] || _named=$((_named + 1))
+      [ "$_named" -lt "$MAJORITY" ] || return 0
+    else
+      silent="$(without "$_p" "$silent") $_p"
+    fi
+  done
+  return 1
+}
+answering_first() {
+  for _p in $PEERS; do
+    case " $silent " in *" $_p "*) ;; *) [ "$_p" = "$self" ] || printf '%s\n' "$_p" ;; esac
+  done
+  for _p in $silent; do [ "$_p" = "$self" ] || printf '%s\n' "$_p"; done
+}
+# LIST (words) without WORD: without WORD LIST
+without() {
+  for _x in $2; do [ "$_x" = "$1" ] || printf '%s ' "$_x"; done
 }
 
 # Sentinel never forgets a replica or a sentinel by itself. After a scale-down, a sentinel that
@@ -117,22 +145,23 @@ follow_majority() {
 # A master confirmed by the sentinels takes the master label from any other pod first: an old
 # master that froze (or lost its network) cannot clear its own label, and would otherwise stay
 # behind the master Service until its readiness fails.
+# One compare-and-set per pod (a JSON patch whose "test" fails unless it is labelled master).
 unlabel_other_masters() {
+  _path="/metadata/labels/$(printf '%s' "$ROLE_LABEL" | sed 's,~,~0,g; s,/,~1,g')"
   for _p in $PEERS; do
     _pod=$(pod_of "$_p")
     [ "$_pod" != "$POD_NAME" ] || continue
-    _l=$(kube get pod "$_pod" -o 'jsonpath={.metadata.labels}' 2>/dev/null) || continue
-    case $_l in *"\"$ROLE_LABEL\":\"master\""*) ;; *) continue ;; esac
-    if kube label --overwrite pod "$_pod" "$ROLE_LABEL=unknown" >/dev/null 2>&1; then
+    if kube patch pod "$_pod" --type=json -p "[{\"op\":\"test\",\"path\":\"$_path\",\"value\":\"master\"},\
+{\"op\":\"replace\",\"path\":\"$_path\",\"value\":\"unknown\"}]" >/dev/null 2>&1; then
       log "took the master label from $_pod"
     fi
   done
 }
 
-last= labelled= labelled_at=0 checked_at=0
+last= labelled= labelled_at=0 checked_at=0 fast_since=
 while :; do
   find_api
-  role=$(observed_role)
+  observed_role
   if [ "$role" != "$last" ]; then
     log "role: ${last:-none} -> $role"
     last=$role
@@ -152,5 +181,12 @@ while :; do
     forget_departed
     follow_majority
   fi
-  pause "$INTERVAL"
+  # a master the sentinels do not confirm yet (a replica just promoted: the failover ends in a
+  # second or two) is looked at every 0.2 s for up to 10 s, so the label follows at once
+  if [ "$role" = unknown ] && [ "$r_role" = master ]; then
+    [ -n "$fast_since" ] || fast_since=$(now)
+  else
+    fast_since=
+  fi
+  if [ -n "$fast_since" ] && [ $(($(now) - fast_since)) -lt 10 ]; then pause 0.2; else pause "$INTERVAL"; fi
 done
