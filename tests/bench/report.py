@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,41 @@ def markdown(runs: list[Run], notes: dict[str, str]) -> str:
     out.append("")
     out += [f"- {p}, most-used chart's settings: {note}" for p, note in sorted(notes.items())]
     out.append("- Medians (min-max) over the runs; a gap shorter than 0.5 s counts as no interruption.")
+    return "\n".join(out) + "\n"
+
+
+# The issue's goals for the chartgen defaults: (preset, fault, what, limit in s); "resume" is the
+# median time to the first acknowledged write after the fault, "gap" the longest gap in any run.
+GOALS = [("etcd", "delete", "resume", 2.0), ("redis", "delete", "resume", 3.0), ("redis", "freeze", "resume", 8.0),
+         ("mysql", "delete", "resume", 5.0), ("mysql", "freeze", "resume", 15.0),
+         *[(p, "rolling", "gap", 2.0) for p in ("etcd", "redis", "mysql")]]
+RATIOS = [("redis", "freeze", 7.0)]  # at least this many times faster than the most-used chart's settings
+
+
+def goals(runs: list[Run]) -> str:
+    """Each goal against what this run measured: met or missed, with the figure."""
+    out = ["| goal | measured | |", "|---|---|---|"]
+    for preset, fault, what, limit in GOALS:
+        sel = [r for r in runs if (r.preset, r.fault, r.config) == (preset, fault, "defaults")]
+        if not sel:
+            continue
+        if what == "resume":
+            got = statistics.median(r.resume_s for r in sel)
+            text = f"{preset} {fault}: first acknowledged write <= {limit:g} s (median)"
+        else:
+            got = max(r.longest_gap_s for r in sel)
+            text = f"{preset} {fault}: no gap between acknowledged writes > {limit:g} s (any run)"
+        out.append(f"| {text} | {got:.2f} s | {'met' if got <= limit else 'missed'} |")
+    for preset, fault, factor in RATIOS:
+        ours = [r.resume_s for r in runs if (r.preset, r.fault, r.config) == (preset, fault, "defaults")]
+        theirs = [r.resume_s for r in runs if (r.preset, r.fault, r.config) == (preset, fault, "bitnami")]
+        if ours and theirs:
+            ratio = statistics.median(theirs) / max(statistics.median(ours), 0.01)
+            out.append(f"| {preset} {fault}: >= {factor:g}x faster than the most-used chart's settings | "
+                       f"{ratio:.1f}x | {'met' if ratio >= factor else 'missed'} |")
+    lost = sum(r.lost for r in runs)
+    out.append(f"| 0 acknowledged writes lost, every run | {lost} lost of {sum(r.acked for r in runs)} | "
+               f"{'met' if lost == 0 else 'missed'} |")
     return "\n".join(out) + "\n"
 
 
@@ -82,7 +118,7 @@ def svg(runs: list[Run], preset: str, fault: str, width: int = 640, height: int 
 def write(runs: list[Run], notes: dict[str, str], out: Path, meta: dict[str, Any]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, **_json(runs)}, indent=1) + "\n")
-    md = [f"# Failover bench\n\n{meta.get('about', '')}\n", markdown(runs, notes), ""]
+    md = [f"# Failover bench\n\n{meta.get('about', '')}\n", markdown(runs, notes), "## Goals\n", goals(runs), ""]
     for preset, fault in sorted({(r.preset, r.fault) for r in runs}):
         name = f"{preset}-{fault}.svg"
         (out / name).write_text(svg(runs, preset, fault))
