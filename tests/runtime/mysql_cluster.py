@@ -58,6 +58,14 @@ class Api:
         self.ca = (base64.b64decode(entry["certificate-authority-data"]) if "certificate-authority-data" in entry
                    else Path(entry["certificate-authority"]).read_bytes())
         self.kubectl("create", "namespace", self.namespace)
+        # pods are refused until the controller manager made the namespace's "default"
+        # ServiceAccount: seconds on a cluster that has just started (a cold run)
+        deadline = time.monotonic() + 120
+        while "serviceaccount/default" not in self.kubectl("get", "serviceaccounts", "--namespace", self.namespace,
+                                                          "-o", "name", check=False):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no default ServiceAccount in {self.namespace} after 120 s")
+            time.sleep(0.5)
 
     @property
     def host(self) -> str:
