@@ -250,6 +250,13 @@ def test_a_frozen_primary_is_replaced_and_once_thawed_cannot_take_writes(cluster
     out, _ = late.communicate(timeout=60)
     print(f"the late client of the thawed old primary got: {out.strip()!r} (rc {late.returncode})")
     assert late.returncode != 0, "the thawed old primary acknowledged a write"
+    # its server wakes writable (read_only cannot change while frozen) until its agent, thawed
+    # with it, fences it: no write can be acknowledged there meanwhile (semi-sync waits for a
+    # replica, and every replica follows the new primary), and the fence kills the waiting commit
+    t0 = time.monotonic()
+    cluster.wait("the thawed old primary fenced (read-only)", lambda: old not in cluster.writables(range(3)),
+                 timeout=10, interval=0.1)
+    print(f"the thawed old primary was read-only {time.monotonic() - t0:.2f}s after its client's write was refused")
     assert _watch_writables(cluster, range(3), 5) == 1
     cluster.wait("healthy, the old primary a replica again", lambda: cluster.healthy(range(3)) == new, timeout=120)
     assert 20001 not in cluster.ids(new)
