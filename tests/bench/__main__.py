@@ -1,5 +1,5 @@
 """make bench-cluster: python -m tests.bench [--cluster local] [--presets etcd,redis] [--runs 3]
-[--faults delete,freeze,all,rolling] [--out docs/bench]"""
+[--faults delete,freeze,all,rolling] [--compare-faults delete,freeze] [--out docs/bench]"""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def main() -> int:
     ap.add_argument("--presets", default=",".join(presets.PRESETS))
     ap.add_argument("--faults", default="delete,freeze,all,rolling")
     ap.add_argument("--configs", default="defaults,bitnami")
+    ap.add_argument("--compare-faults", default=None,
+                    help="faults run with the most-used chart's settings too (default: every fault)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("docs/bench"))
     args = ap.parse_args()
@@ -51,7 +53,10 @@ def main() -> int:
             t0 = time.monotonic()
             bench.install(config)
             print(f"{name} {config}: installed and healthy in {time.monotonic() - t0:.1f}s", flush=True)
-            for fault in args.faults.split(","):
+            faults = args.faults.split(",")
+            if config != "defaults" and args.compare_faults:
+                faults = [f for f in faults if f in args.compare_faults.split(",")]
+            for fault in faults:
                 for n in range(args.runs):
                     r = bench.run(fault, config, n)
                     runs.append(r)
@@ -67,7 +72,9 @@ def main() -> int:
 def write(args, runs, notes) -> None:
     meta = {"cluster": args.cluster, "runs": args.runs, "host": f"{platform.machine()}, {os.cpu_count()} cores",
             "date": time.strftime("%Y-%m-%d"),
-            "about": (f"`python -m tests.bench --cluster {args.cluster} --runs {args.runs}` on {os.cpu_count()} cores, "
+            "about": (f"`python -m tests.bench --cluster {args.cluster} --presets {args.presets} --runs {args.runs}"
+                      + (f" --compare-faults {args.compare_faults}" if args.compare_faults else "")
+                      + f"` on {os.cpu_count()} cores, "
                       f"{time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster writer through the chart's "
                       "client or primary Service, 3 s client timeout, counting only acknowledged writes "
                       "(etcd `put`; Redis `SET` + `WAIT 1 1000` >= 1; MySQL/MariaDB `INSERT` committed with lossless semi-sync).")}
