@@ -22,6 +22,8 @@ def main() -> int:
     ap.add_argument("--compare-faults", default=None,
                     help="faults run with the most-used chart's settings too (default: every fault)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the runs of OUT/results.json that this invocation does not measure again")
     ap.add_argument("--out", type=Path, default=Path("docs/bench"))
     args = ap.parse_args()
 
@@ -41,21 +43,23 @@ def main() -> int:
         if "freeze" in args.faults:
             raise SystemExit("--faults freeze needs the node's cgroups: use --cluster local or leave freeze out")
     kube, helm = Kube(kubeconfig), Helm(kubeconfig=kubeconfig, timeout="10m")
-    runs, notes = [], {}
+    runs = []
+    kept = kept_runs(args) if args.keep else []
     workdir = Path("/tmp/chartgen-bench")
     for name in args.presets.split(","):
         p = presets.PRESETS[name]
-        notes[name] = p.bitnami_note
         chart = chartgen.generate(name, name, flavor=p.flavor, output=workdir / name, force=True).path
         for config in args.configs.split(","):
+            faults = args.faults.split(",")
+            if config != "defaults" and args.compare_faults:
+                faults = [f for f in faults if f in args.compare_faults.split(",")]
+            if not faults:
+                continue
             ns = f"chartgen-bench-{name}-{config}"
             bench = Bench(kube, helm, chart, p, images.get(p.image_key or name, {}), ns)
             t0 = time.monotonic()
             bench.install(config)
             print(f"{name} {config}: installed and healthy in {time.monotonic() - t0:.1f}s", flush=True)
-            faults = args.faults.split(",")
-            if config != "defaults" and args.compare_faults:
-                faults = [f for f in faults if f in args.compare_faults.split(",")]
             for fault in faults:
                 for n in range(args.runs):
                     r = bench.run(fault, config, n)
@@ -64,9 +68,26 @@ def main() -> int:
                           f"{r.longest_gap_s:6.2f}s, all ready after {r.ready_s:6.1f}s, "
                           f"{r.acked} acknowledged, {r.lost} lost", flush=True)
             bench.uninstall()
-        write(args, runs, notes)  # after every preset: a cut-short run keeps what it measured
+        every = merged(kept, runs)  # after every preset: a cut-short run keeps what it measured
+        write(args, every, {r.preset: presets.PRESETS[r.preset].bitnami_note for r in every})
     lost = sum(r.lost for r in runs)
     return 1 if lost else 0
+
+
+def kept_runs(args) -> list:
+    """The runs recorded in OUT/results.json (--keep)."""
+    import json
+
+    from tests.bench.run import Run
+
+    path = args.out / "results.json"
+    return [Run(**r) for r in json.loads(path.read_text())["runs"]] if path.exists() else []
+
+
+def merged(kept: list, runs: list) -> list:
+    """KEPT without the scenarios (preset, configuration, fault) measured again in RUNS, then RUNS."""
+    again = {(r.preset, r.config, r.fault) for r in runs}
+    return [r for r in kept if (r.preset, r.config, r.fault) not in again] + runs
 
 
 def write(args, runs, notes) -> None:
@@ -74,6 +95,7 @@ def write(args, runs, notes) -> None:
             "date": time.strftime("%Y-%m-%d"),
             "about": (f"`python -m tests.bench --cluster {args.cluster} --presets {args.presets} --runs {args.runs}"
                       + (f" --compare-faults {args.compare_faults}" if args.compare_faults else "")
+                      + (" --keep" if args.keep else "")
                       + f"` on {os.cpu_count()} cores, "
                       f"{time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster writer through the chart's "
                       "client or primary Service, 3 s client timeout, counting only acknowledged writes "

@@ -122,8 +122,8 @@ class Bench:
         return acks
 
     # -- faults ---------------------------------------------------------------------------
-    def fault(self, kind: str, config: str) -> float:
-        """Start fault KIND; returns its epoch time (the writer's clock is this machine's)."""
+    def fault(self, kind: str, config: str, n: int = 0) -> float:
+        """Start fault KIND (the Nth run); returns its epoch time (the writer's clock is this machine's)."""
         leader = self.p.leader(self.kube, self.ns)
         t = time.time()
         if kind == "delete":
@@ -136,8 +136,10 @@ class Bench:
             for pod in self.kube.pods(self.ns, self.p.selector):
                 self.kube.core.delete_namespaced_pod(pod.metadata.name, self.ns)
         elif kind == "rolling":
+            # the changed setting, and an annotation that differs per run: every run rolls the pods
+            change = {**self.p.upgrade_change, "podAnnotations": {"chartgen.io/bench-run": f"{kind}-{n}"}}
             self.helm.install_or_upgrade(self.p.release, self.chart, self.ns,
-                                         self.values(config, self.p.upgrade_change), wait=True, timeout="10m")
+                                         self.values(config, change), wait=True, timeout="10m")
         else:
             raise ValueError(kind)
         return t
@@ -146,7 +148,7 @@ class Bench:
         self.kube.wait("healthy and calm before the fault", self.calm, timeout=600, interval=0.5)
         writer = self.start_writer(f"bench-writer-{kind}-{config}-{n}")
         time.sleep(5)  # writes flowing before the fault
-        t_fault = self.fault(kind, config)
+        t_fault = self.fault(kind, config, n)
         time.sleep(2)
         self.kube.wait("every member ready again", self.healthy, timeout=900, interval=0.5)
         ready_s = time.time() - t_fault
