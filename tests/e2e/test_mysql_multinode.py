@@ -25,13 +25,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(900),
 NAMESPACE = "chartgen-e2e-mysql-nodes"
 PRESET = RELEASE = "mysql"         # pods mysql-0..2, Services mysql-primary / mysql-headless
 FLAVOR = "mariadb"
-SELECTOR = "app.kubernetes.io/instance=mysql,app.kubernetes.io/component=member"
 CTX = Ctx(FLAVOR, NAMESPACE)
 FIGURES: dict[str, float] = {}
 
 
 def selector(release: str) -> str:
     return f"app.kubernetes.io/instance={release},app.kubernetes.io/component=member"
+
+
+SELECTOR = selector(RELEASE)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def primary(kube, n: int = 3, what: str = "settled", timeout: float = 300) -> st
 def writer(cluster, via: str, first: int) -> mn.AckWriter:
     """INSERTs through the primary Service from member VIA (its own root option file), one
     connection per statement, until /tmp/stop-writer exists there; 'OK' once the commit returned."""
-    insert = sql_cmd(CTX, f"INSERT INTO e2e.acked (id) VALUES ($i)", CTX.primary_svc, secs=5).replace(
+    insert = sql_cmd(CTX, "INSERT INTO e2e.acked (id) VALUES ($i)", CTX.primary_svc, secs=5).replace(
         "'INSERT INTO e2e.acked (id) VALUES ($i)'", '"INSERT INTO e2e.acked (id) VALUES ($i)"')
     script = (f"rm -f /tmp/stop-writer; end=$(($(date +%s) + 600)); i={first}; "
               "while [ ! -f /tmp/stop-writer ] && [ $(date +%s) -lt $end ]; do "
