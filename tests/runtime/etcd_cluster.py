@@ -1,53 +1,39 @@
-"""The etcd chart's pods as processes (tests/runtime/pods.py), plus etcd's own clients.
+"""The etcd chart's pods as processes (tests/infra/pods.py), plus etcd's own clients.
 
 Each "pod" runs the rendered bootstrap init container to completion, then the etcd container
-and the agent sidecar. The images' tools stand in by toolbox: etcd, etcdctl and etcdutl built
-from their Go modules; the tools image's shell is Debian's bash-static, with no coreutils.
+(the official image's stand-in: etcd, etcdctl, etcdutl built from their Go modules, no shell)
+and the agent sidecar (the tools image's: bash-static as /bin/sh, etcd, etcdctl, no coreutils).
+etcdctl runs in the agent's container, as `kubectl exec` would run it.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 from typing import Any
 
-from chartgen.versions import pin
-from tests.images.toolbox import cache_dir
-from tests.runtime.pods import Pods
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def etcd_binaries() -> Path:
-    out = cache_dir() / "bin" / f"etcd-{pin('ETCD_VERSION')}"
-    if not (out / "etcd").is_file():
-        subprocess.run(["sh", "tools/build-etcd.sh"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    return out
+from tests.infra.pods import Pods
 
 
 class EtcdPods(Pods):
     def bootstrap(self, ordinal: int, fresh_data: bool = False) -> subprocess.CompletedProcess:
         """Only the init container (e.g. to see it refuse to start)."""
-        self.pod(ordinal).materialize(fresh_data=fresh_data)
+        self.materialize(ordinal, fresh_data)
         return self.run(ordinal, "bootstrap", init=True, timeout=400)
 
-    def after_init(self, ordinal: int, pod) -> None:
-        # the config file bootstrap wrote names mount paths: point them at this pod's dirs
-        pod.map_file(Path(pod.container("bootstrap", init=True).env["CONFIG_FILE"]), pod.container("etcd"))
-
     def config(self, ordinal: int) -> str:
-        return Path(self.pod(ordinal).container("bootstrap", init=True).env["CONFIG_FILE"]).read_text()
+        path = self.env(ordinal, "bootstrap", init=True)["CONFIG_FILE"]
+        return self.host_path(ordinal, "bootstrap", path, init=True).read_text()
 
-    # -- clients (run inside a pod's namespace, where the FQDNs resolve) ----------------
+    # -- clients (in the agent container, where the FQDNs resolve) ----------------------
     def ctl(self, ordinal: int, *args: str, endpoints: str | None = None, timeout: float = 30,
             check: bool = True) -> subprocess.CompletedProcess:
         """etcdctl with the agent container's environment (credentials in ETCDCTL_USER)."""
         env = self.env(ordinal, "agent")
-        argv = ["etcdctl", f"--endpoints={endpoints or self.client_url(ordinal)}", *args]
         if env.get("ROOT_PASSWORD"):
             env["ETCDCTL_USER"] = f"root:{env['ROOT_PASSWORD']}"
-        proc = self.net.run(self.name(ordinal), [str(Path(env["PATH"]) / "etcdctl"), *argv[1:]], env, timeout=timeout)
+        proc = self.run(ordinal, "agent", ["etcdctl", f"--endpoints={endpoints or self.client_url(ordinal)}", *args],
+                        env=env, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"etcdctl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from tests.runtime.netns import PodNetwork
+from tests.infra.netns import PodNetwork
 from tests.runtime.pods import Pods
 
 PACKAGES = ("mariadb-server", "mariadb-backup", "socat")

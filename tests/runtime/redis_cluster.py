@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.runtime.netns import PodNetwork
+from tests.infra.netns import PodNetwork
 from tests.runtime.pods import Pods
 
 PACKAGES = ("redis-server", "redis-sentinel", "redis-tools")

@@ -8,14 +8,13 @@ and environment the rendered StatefulSet gives it. The tests run in order on one
 import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import chartgen
 from chartgen.helm import Helm
 from tests.runtime.etcd_cluster import EtcdPods
-from tests.runtime.netns import PodNetwork
+from tests.infra.netns import PodNetwork
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(600)]
 
@@ -229,8 +228,8 @@ def test_auth_and_tls_single_member(chart, tmp_path):
         # without the password: refused
         env = pods.env(0, "agent")
         env.pop("ROOT_PASSWORD")
-        anon = net.run("etcd-0", [str(Path(env["PATH"]) / "etcdctl"), f"--endpoints={pods.client_url(0)}",
-                                  "get", "/secure"], env, timeout=30)
+        anon = pods.run(0, "agent", ["etcdctl", f"--endpoints={pods.client_url(0)}", "get", "/secure"], env=env,
+                        timeout=30)
         assert anon.returncode != 0
         assert "permission denied" in anon.stderr or "user name is empty" in anon.stderr
         # the scripts created the root user and enabled auth, and the password was never on

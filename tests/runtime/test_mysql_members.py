@@ -20,7 +20,7 @@ import pytest
 import chartgen
 from chartgen.helm import Helm
 from tests.runtime.mysql_cluster import Api, MySQLPods, Writer
-from tests.runtime.netns import PodNetwork
+from tests.infra.netns import PodNetwork
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(900)]
 

@@ -16,7 +16,7 @@ import pytest
 
 import chartgen
 from chartgen.helm import Helm
-from tests.runtime.netns import PodNetwork
+from tests.infra.netns import PodNetwork
 from tests.runtime.redis_cluster import RedisPods
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(600)]

@@ -1,33 +1,31 @@
-"""Turn a rendered StatefulSet into what the kubelet would run for one of its pods.
-
-For member-level tests without Kubernetes: for pod ``<sts>-<ordinal>`` this resolves each
-container's environment exactly as the kubelet does (envFrom ConfigMaps, then env with
-fieldRef / configMapKeyRef / secretKeyRef / resourceFieldRef, ``$(VAR)`` expansion in
-env values, command and args), materialises its volumes into a per-pod directory, and maps
-mount paths onto those directories (the one liberty taken: paths, not contents).
+"""A rendered pod spec turned into what the kubelet would run, for member-level tests without
+Kubernetes: for pod ``<sts>-<ordinal>`` (or a Job's or test Pod's pod) each container's
+environment resolved as the kubelet does (envFrom, then env with fieldRef / configMapKeyRef /
+secretKeyRef / resourceFieldRef, ``$(VAR)`` expansion in values, command and args), its
+volumes materialised in a per-pod directory (ConfigMaps and Secrets with their modes and the
+pod's fsGroup, emptyDirs fresh on every start, claims kept), and its mounts: mount path ->
+that directory. Containers then run in their image's root with those mounts (roots.py), at the
+paths the real pod sees.
 """
-
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import images
+
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion: defined vars replaced, $$ -> $, unknown left as is."""
-
-    def sub(m: re.Match) -> str:
-        if m.group(0) == "$$":
-            return "$"
-        return env.get(m.group(1), m.group(0))
-
-    return _VAR.sub(sub, text)
+    return _VAR.sub(lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
 
 
 @dataclass
@@ -35,14 +33,20 @@ class Container:
     name: str
     argv: list[str]
     env: dict[str, str]
-    mounts: dict[str, Path] = field(default_factory=dict)
-    image: str = ""
-    run_as: tuple[int, int] | None = None  # (uid, gid) from the security contexts, if set
+    mounts: dict[str, Path] = field(default_factory=dict)   # mount path -> directory or file here
+    image: str = ""                                          # the rendered image reference
+    run_as: tuple[int, int] | None = None                    # (uid, gid) from the security contexts
+    groups: tuple[int, ...] = ()                             # supplementary: the pod's fsGroup
+    read_only_root: bool = False
+
+    @property
+    def recipe(self) -> str:
+        """The test image that stands for this container's image."""
+        return images.recipe_for(images.key_of(self.image))
 
 
 class RenderedPod:
-    def __init__(self, objects: list[dict[str, Any]], ordinal: int, pod_dir: Path,
-                 cpu_limit: str = "2",
+    def __init__(self, objects: list[dict[str, Any]], ordinal: int, pod_dir: Path, cpu_limit: str = "2",
                  workload: dict[str, Any] | None = None):
         """Pod ORDINAL of the StatefulSet, or (workload=a Job/Pod object) that one's pod."""
         self.objects = objects
@@ -53,6 +57,7 @@ class RenderedPod:
         self.spec = self.sts["spec"] if self.sts["kind"] == "Pod" else self.sts["spec"]["template"]["spec"]
         self.dir = pod_dir
         self.cpu_limit = cpu_limit
+        self.fs_group = (self.spec.get("securityContext") or {}).get("fsGroup")
 
     # -- cluster objects ------------------------------------------------------------
     def _get(self, kind: str, name: str) -> dict[str, Any]:
@@ -71,40 +76,53 @@ class RenderedPod:
         return out
 
     # -- volumes ----------------------------------------------------------------------
-    def materialize(self, fresh_data: bool = False) -> None:
-        """Write ConfigMap/Secret volumes, create emptyDirs; PVC dirs survive restarts."""
+    def _own(self, path: Path, mode: int) -> None:
+        """Group ownership by the pod's fsGroup, as the kubelet sets it on a volume."""
+        if self.fs_group is not None:
+            os.chown(path, 0, int(self.fs_group))
+            mode |= (mode & 0o700) >> 3
+        path.chmod(mode)
+
+    def materialize(self, fresh_data: bool = False, service_account: dict[str, str] | None = None) -> None:
+        """Write ConfigMap/Secret volumes, make fresh emptyDirs; claims survive restarts.
+        SERVICE_ACCOUNT: the files of a projected token volume (token, ca.crt, namespace)."""
         for vol in self.spec.get("volumes", []):
             target = self.dir / "volumes" / vol["name"]
-            if "emptyDir" in vol:
-                shutil.rmtree(target, ignore_errors=True)  # emptyDir dies with the pod
-                target.mkdir(parents=True)
-                continue
-            if "projected" in vol:
-                # service account tokens exist only in Kubernetes: an empty directory
-                # (what uses them must cope without, as outside a cluster)
-                shutil.rmtree(target, ignore_errors=True)
-                target.mkdir(parents=True)
-                continue
-            if "configMap" in vol:
-                files = self._configmap(vol["configMap"]["name"])
-            elif "secret" in vol:
-                files = self._secret(vol["secret"]["secretName"])
-            else:
-                raise NotImplementedError(vol)
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True)
+            if "emptyDir" in vol:
+                self._own(target, 0o777)
+                continue
+            if "projected" in vol:
+                files, mode = service_account or {}, vol["projected"].get("defaultMode", 0o644)
+            elif "configMap" in vol:
+                files, mode = self._configmap(vol["configMap"]["name"]), vol["configMap"].get("defaultMode", 0o644)
+            elif "secret" in vol:
+                files, mode = self._secret(vol["secret"]["secretName"]), vol["secret"].get("defaultMode", 0o644)
+            else:
+                raise NotImplementedError(vol)
+            target.chmod(0o755)
             for key, text in files.items():
                 (target / key).write_text(text)
-                (target / key).chmod(0o555 if "configMap" in vol else 0o440)
-        for claim in self.sts["spec"].get("volumeClaimTemplates", []) if self.sts["kind"] == "StatefulSet" else []:
-            target = self.dir / "pvc" / claim["metadata"]["name"]
+                self._own(target / key, mode)
+        for claim in self.claims():
+            target = self.dir / "pvc" / claim
             if fresh_data:
                 shutil.rmtree(target, ignore_errors=True)
             target.mkdir(parents=True, exist_ok=True)
+            if self.fs_group is not None and target.stat().st_gid != int(self.fs_group):   # OnRootMismatch
+                for d, _, names in os.walk(target):
+                    for p in [d, *(os.path.join(d, n) for n in names)]:
+                        os.chown(p, os.stat(p).st_uid, int(self.fs_group), follow_symlinks=False)
+                target.chmod(0o2775)
+
+    def claims(self) -> list[str]:
+        if self.sts["kind"] != "StatefulSet":
+            return []
+        return [c["metadata"]["name"] for c in self.sts["spec"].get("volumeClaimTemplates", [])]
 
     def _volume_dir(self, name: str) -> Path:
-        claims = {c["metadata"]["name"] for c in self.sts["spec"].get("volumeClaimTemplates", [])}
-        return self.dir / ("pvc" if name in claims else "volumes") / name
+        return self.dir / ("pvc" if name in self.claims() else "volumes") / name
 
     # -- containers -------------------------------------------------------------------
     def _env(self, c: dict[str, Any]) -> dict[str, str]:
@@ -132,61 +150,38 @@ class RenderedPod:
                 raise NotImplementedError(item)
         return env
 
+    def _pool(self, init: bool) -> list[dict[str, Any]]:
+        return self.spec.get("initContainers" if init else "containers", []) or []
+
     def container(self, name: str, init: bool = False) -> Container:
-        pool = self.spec.get("initContainers" if init else "containers", [])
-        c = next(x for x in pool if x["name"] == name)
+        c = next(x for x in self._pool(init) if x["name"] == name)
         env = self._env(c)
         argv = [expand(a, env) for a in c.get("command", []) + c.get("args", [])]
-        mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
-        mapped = Container(name, argv, env, mounts, c.get("image", ""), self._run_as(c))
-        return self._map_paths(mapped)
-
-    def _run_as(self, c: dict[str, Any]) -> tuple[int, int] | None:
-        """The container's uid and gid: its securityContext over the pod's (None when unset)."""
+        mounts = {}
+        for m in c.get("volumeMounts", []):
+            source = self._volume_dir(m["name"])
+            mounts[m["mountPath"]] = source / m["subPath"] if m.get("subPath") else source
         pod, own = self.spec.get("securityContext") or {}, c.get("securityContext") or {}
         uid = own.get("runAsUser", pod.get("runAsUser"))
         gid = own.get("runAsGroup", pod.get("runAsGroup", uid))
-        return None if uid is None else (int(uid), int(gid))
+        run_as = None if uid is None else (int(uid), int(gid))
+        groups = tuple(int(g) for g in [self.fs_group, *pod.get("supplementalGroups", [])] if g is not None)
+        return Container(name, argv, env, mounts, c.get("image", ""), run_as, groups,
+                         bool(own.get("readOnlyRootFilesystem")))
 
     def container_names(self, init: bool = False) -> list[str]:
-        return [c["name"] for c in self.spec.get("initContainers" if init else "containers", []) or []]
+        return [c["name"] for c in self._pool(init)]
 
     def is_sidecar(self, name: str) -> bool:
         """An init container with restartPolicy Always: a native sidecar, started before the
         main containers and running beside them (it is not run to completion)."""
-        return any(c["name"] == name and c.get("restartPolicy") == "Always"
-                   for c in self.spec.get("initContainers") or [])
-
-    def image_of(self, name: str) -> str:
-        pool = (self.spec.get("initContainers") or []) + (self.spec.get("containers") or [])
-        return next(c["image"] for c in pool if c["name"] == name)
+        return any(c["name"] == name and c.get("restartPolicy") == "Always" for c in self._pool(True))
 
     def handler(self, name: str, what: str) -> list[str] | None:
         """Exec command of container NAME's preStop/postStart hook or of one of its probes
-        (what = "preStop", "readinessProbe", ...), paths mapped; None when it has none."""
-        c = next(x for x in self.spec.get("containers", []) if x["name"] == name)
+        (what = "preStop", "readinessProbe", ...); None when it has none."""
+        c = next(x for x in self._pool(False) if x["name"] == name)
         spec = (c.get("lifecycle") or {}).get(what) if what in ("preStop", "postStart") else c.get(what)
         if not spec or "exec" not in spec:
             return None
-        mounts = {m["mountPath"]: self._volume_dir(m["name"]) for m in c.get("volumeMounts", [])}
-        mapped = self._mapper(mounts)
-        return [mapped(a) for a in spec["exec"]["command"]]
-
-    @staticmethod
-    def _mapper(mounts: dict[str, Path]):
-        """One-pass substitution of mount paths (longest first) by the pod's directories."""
-        if not mounts:
-            return lambda text: text
-        alternatives = "|".join(re.escape(m) for m in sorted(mounts, key=len, reverse=True))
-        pattern = re.compile(rf"(?<![\w/])({alternatives})(?=/|$|\s|,|\")", re.M)
-        return lambda text: pattern.sub(lambda m: str(mounts[m.group(1)]), text)
-
-    def _map_paths(self, c: Container) -> Container:
-        mapped = self._mapper(c.mounts)
-        argv = [c.argv[0]] + [mapped(a) for a in c.argv[1:]]
-        env = {k: mapped(v) for k, v in c.env.items()}
-        return Container(c.name, argv, env, c.mounts, c.image, c.run_as)
-
-    def map_file(self, path: Path, container: Container) -> None:
-        """Rewrite mount paths inside a file the pod wrote (e.g. etcd's config)."""
-        path.write_text(self._mapper(container.mounts)(path.read_text()))
+        return list(spec["exec"]["command"])

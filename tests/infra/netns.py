@@ -189,7 +189,10 @@ class PodProcess:
 class PodNetwork:
     """One network namespace per pod on a fresh bridge; see the module docstring."""
 
-    def __init__(self, hosts: Mapping[str, Sequence[str]], clean_stale: bool = True):
+    def __init__(self, hosts: Mapping[str, Sequence[str]], clean_stale: bool = True,
+                 host_names: Sequence[str] = ()):
+        """HOSTS: pod -> its names; HOST_NAMES: names that resolve to the bridge's address
+        (this machine, e.g. where a bare API server listens)."""
         if not hosts:
             raise ValueError("at least one pod is needed")
         if len(hosts) > 250:
@@ -214,6 +217,8 @@ class PodNetwork:
         self._all_procs: List[PodProcess] = []
         self._created_ns: List[str] = []
         self._made_netns_etc = False
+        self.host_names = list(host_names)
+        self._closers: List = []
 
     # -- names ---------------------------------------------------------------
     def ns_of(self, pod: str) -> str:
@@ -243,6 +248,8 @@ class PodNetwork:
         if self.clean_stale:
             try:
                 cleanup_stale()
+                from .roots import cleanup_stale as stale_roots
+                stale_roots()
             except Exception:  # best effort only
                 pass
         try:
@@ -286,10 +293,7 @@ class PodNetwork:
         if _bridge_nf_active():
             self._fwd_rule = _iptables("-I", *_forward_rule(self.bridge))
         self._made_netns_etc = not os.path.isdir(NETNS_ETC)
-        hosts_lines = [
-            "127.0.0.1\tlocalhost",
-            "::1\tlocalhost ip6-localhost ip6-loopback",
-        ] + [f"{self.ip_of(p)}\t{' '.join(self.hosts[p])}" for p in self.pods]
+        hosts_lines = self.hosts_file().splitlines()
         for pod in self.pods:
             ns, veth = self.ns_of(pod), self._veth(pod)
             _ip("netns", "add", ns)
@@ -306,8 +310,33 @@ class PodNetwork:
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("-n", ns, "link", "set", "eth0", "up")
 
+    def hosts_file(self, pod: str | None = None) -> str:
+        """/etc/hosts of a pod: every pod's names, and HOST_NAMES at the bridge's address."""
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        lines += [f"{self.ip_of(p)}\t{' '.join(self.hosts[p])}" for p in self.pods]
+        if self.host_names:
+            lines.append(f"{self.host_ip}\t{' '.join(self.host_names)}")
+        return "\n".join(lines) + "\n"
+
+    def on_close(self, closer) -> None:
+        """CLOSER() runs first when the network closes (e.g. unmount the pods' roots)."""
+        self._closers.append(closer)
+
+    def exec_argv(self, pod: str, argv: Sequence[str]) -> List[str]:
+        """ARGV as a command line that runs it inside POD's network namespace."""
+        return ["ip", "netns", "exec", self.ns_of(pod), *argv]
+
+    def pids(self, pod: str) -> List[int]:
+        out = _ip("netns", "pids", self.ns_of(pod), check=False).stdout
+        return [int(tok) for tok in out.split() if tok.isdigit()]
+
     def close(self) -> None:
         """Kill everything started and remove every trace; safe to call twice."""
+        for proc in self._all_procs:
+            if proc.alive():
+                self._killpg(proc, signal.SIGKILL, 10.0)
+        while self._closers:
+            self._closers.pop()()
         for proc in self._all_procs:
             if proc.alive():
                 self._killpg(proc, signal.SIGKILL, 10.0)
