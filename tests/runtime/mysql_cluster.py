@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from tests.infra.netns import PodNetwork
-from tests.runtime.pods import Pods
+from tests.infra.pods import Pods
 
 PACKAGES = ("mariadb-server", "mariadb-backup", "socat")
 FINALIZER = "chartgen.io/runtime-test"

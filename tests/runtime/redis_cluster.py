@@ -1,36 +1,25 @@
-"""The redis chart's pods as processes (tests/runtime/pods.py), plus Redis' own clients.
+"""The redis chart's pods as processes (tests/infra/pods.py), plus Redis' own clients.
 
 Each "pod" runs its rendered containers — redis (start-redis.sh -> redis-server), sentinel
-(start-sentinel.sh -> redis-sentinel) and the agent — with the tools of the Redis image
-(tests/images: Debian's redis-server, redis-sentinel and redis-cli stand in for the official
+(start-sentinel.sh -> redis-sentinel) and the agent — in the Redis image's stand-in (Debian
+trixie's redis-server, redis-sentinel and redis-cli 8.0 on a userland pruned to the official
 image's). Not run: the kubectl sidecar (no Kubernetes API here); the agent then skips its
-labels and only records the role it sees, which the tests read.
+labels and only records the role it sees, which the tests read. redis-cli runs in the pod's
+redis container, as `kubectl exec` would run it.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.infra.netns import PodNetwork
-from tests.runtime.pods import Pods
-
-PACKAGES = ("redis-server", "redis-sentinel", "redis-tools")
-
-
-def ensure_redis() -> None:
-    """Debian's redis-server and redis-sentinel (the repo's host-deps script installs them)."""
-    if all(shutil.which(b) for b in ("redis-server", "redis-sentinel", "redis-cli")):
-        return
-    root = Path(__file__).resolve().parents[2]
-    subprocess.run(["sh", "tools/install-host-deps.sh"], check=True, cwd=root)
+from tests.infra.pods import Pods
 
 
 class RedisPods(Pods):
     def __init__(self, objects: list[dict[str, Any]], workdir: Path, net: PodNetwork):
-        ensure_redis()
         # no Kubernetes API here: the kubectl sidecar does not run (role labels are off,
         # the agent still records the role it sees)
         super().__init__(objects, workdir, net, skip_images=("KUBECTL_IMAGE",))
@@ -54,7 +43,7 @@ class RedisPods(Pods):
         if auth and password:
             run_env["REDISCLI_AUTH"] = password
         argv = ["redis-cli", "-h", host or "127.0.0.1", "-p", port, *args]
-        return self.net.run(self.name(via), argv, run_env, timeout=timeout)
+        return self.run(via, "redis", argv, env=run_env, timeout=timeout)
 
     def out(self, via: int, *args: str, **kw) -> str:
         proc = self.cli(via, *args, **kw)
