@@ -6,16 +6,17 @@ VENV     ?= .venv
 PY       := $(VENV)/bin/python
 CHARTGEN := $(VENV)/bin/chartgen
 export CHARTGEN_CACHE ?= $(HOME)/.cache/chartgen
-BIN      := $(CHARTGEN_CACHE)/bin
-export PATH := $(BIN)/helm-$(HELM_VERSION):$(BIN)/etcd-$(ETCD_VERSION):$(PATH)
+export PATH := $(CHARTGEN_CACHE)/bin/helm-$(HELM_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 # generate's arguments a preset needs for a demo (preset.yaml: example; a component's image)
 EXAMPLE  = $(PY) -c 'import sys; from chartgen.presets import load; print(" ".join(f"--{k} {v}" for k, v in load(sys.argv[1]).example.items()))'
 # the presets charts/ publishes (preset.yaml: published)
 PUBLISHED = $(shell $(PY) -c 'from chartgen.presets import published_names; print(" ".join(published_names()))')
 PYTEST   ?= $(PY) -m pytest
+SHELF    := $(PY) -m tests.infra.shelf
+KIND     := $(PY) -m tests.infra.kind
 
-.PHONY: setup host-deps helm etcd checkov demo charts test e2e e2e-local bench bench-cluster cluster-build cluster-up cluster-down local-build local-up local-down clean
+.PHONY: setup host-deps helm demo charts test test-tools e2e bench cluster-build cluster-up cluster-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -26,20 +27,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-helm:
-	@sh tools/build-helm.sh >/dev/null
+helm: $(VENV)/.installed
+	@$(SHELF) helm >/dev/null
 
-## host-deps: Debian packages the runtime tests use (iproute2 for network namespaces).
+## host-deps: every Debian package a test or build step uses, one installer (tests/infra/host.py).
 host-deps:
-	@sh tools/install-host-deps.sh
-
-## etcd: etcd + etcdctl at ETCD_VERSION from their Go modules (member-level tests).
-etcd:
-	@sh tools/build-etcd.sh >/dev/null
-
-## checkov: the peer linter the chart tests run, in its own virtualenv (CHECKOV_VERSION).
-checkov:
-	@sh tools/install-checkov.sh >/dev/null
+	@python3 -m tests.infra.host
 
 ## demo: the main job on the embedded presets; no cluster needed.
 demo: setup
@@ -58,61 +51,50 @@ charts: setup
 	@for p in $(PUBLISHED); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
 	@$(CHARTGEN) publish --repo-dir charts
 
+## test-tools: what the tests without a cluster run, built before they start (cached in
+## $(CHARTGEN_CACHE)): etcd, kube-apiserver and kubectl from their Go modules, checkov, and the
+## test images' roots (Debian trixie, each pruned to its default image's tools).
+test-tools: setup host-deps
+	@$(SHELF) etcd kube-apiserver kubectl checkov >/dev/null
+	@$(PY) -m tests.infra.images --roots >/dev/null
+
 ## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
-test: setup host-deps etcd checkov
+test: test-tools
 	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
-## e2e: the end-to-end suite on a kind cluster built on this machine (kindkube/): one control
-## plane + 3 workers in two zones. The modules run side by side (pytest-xdist, each in its own
-## namespace), then the ones that drain or stop nodes alone; the cluster is deleted at the end.
+## e2e: the end-to-end suite on a kind cluster built on this machine (tests/infra/kind): one control
+## plane + 3 workers in two zones. The drivers' scenarios run side by side (pytest-xdist, one group
+## per driver), then the ones that drain or stop nodes or cut the API alone; the cluster is deleted
+## at the end.
 E2E_ARGS ?= -v -p no:cacheprovider
-e2e: setup host-deps etcd cluster-build
-	$(PY) -m kindkube create >/dev/null
-	$(PY) -m kindkube load $$($(PY) -m tests.e2e.images) >/dev/null
+e2e: setup host-deps cluster-build
+	$(KIND) create >/dev/null
+	$(KIND) load $$($(PY) -m tests.infra.images --names) >/dev/null
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m "e2e and not disruptive" \
-	  -n 3 --dist loadfile $(E2E_ARGS); side=$$?; \
+	  -n 3 --dist loadgroup $(E2E_ARGS); side=$$?; \
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e --cluster=kind -m "e2e and disruptive" $(E2E_ARGS); alone=$$?; \
-	$(PY) -m kindkube delete; [ $$side -eq 0 ] && [ $$alone -eq 0 ]
+	$(KIND) delete; [ $$side -eq 0 ] && [ $$alone -eq 0 ]
 
-## e2e-local: the same suite on localkube's single-node cluster (multi-node scenarios skip there).
-e2e-local: setup host-deps etcd local-build
-	$(PYTEST) tests/e2e tests/publish/test_release.py --cluster=local -m e2e -v -p no:cacheprovider
+## cluster-build: the project's dockerd and everything kind needs, from Go modules and Debian
+## packages (cached in $(CHARTGEN_CACHE); rebuilt only when a pin changes).
+cluster-build: setup host-deps
+	nice -n 10 $(KIND) build
 
-## cluster-build: host packages, the project's dockerd, and everything kind needs, built from Go
-## modules and Debian packages (cached in $(CHARTGEN_CACHE); rebuilt only when a pin changes).
-cluster-build: local-build
-	$(PY) -m kindkube setup
-	nice -n 10 $(PY) -m kindkube build
-
-## local-build: Kubernetes, kubeadm, CoreDNS, crictl from their Go modules + host packages (cached).
-local-build: setup
-	$(PY) -m localkube setup
-	nice -n 10 $(PY) -m localkube build
-
-## bench: speed goals (CLI start, generate, lint), then the failover bench of every clustered
-## preset (bench-cluster).
-bench: setup bench-cluster
+## bench: speed goals (CLI start, generate, lint), then the failover bench: every driver under
+## every fault of the catalogue on the kind cluster, 3 runs each (about two hours; not part of test
+## or e2e). BENCH_ARGS="--runs 1 --drivers etcd" narrows it.
+bench: setup host-deps cluster-build
 	$(PY) -m chartgen.bench
+	$(KIND) create >/dev/null
+	$(PY) -m tests.bench --cluster kind $(BENCH_ARGS)
 
-## bench-cluster: the failover bench of every clustered preset on localkube's cluster, where
-## pods can be cgroup-frozen (tests/bench; about an hour with 3 runs; not part of test or e2e).
-## BENCH_ARGS="--runs 1 --presets etcd" narrows it.
-bench-cluster: setup host-deps etcd local-build
-	$(PY) -m tests.bench --cluster local $(BENCH_ARGS)
-
-## cluster-up / cluster-down: the kind cluster by hand (kubeconfig: $(CHARTGEN_CACHE)/kindkube/);
+## cluster-up / cluster-down: the kind cluster by hand (kubeconfig: $(CHARTGEN_CACHE)/kind/);
 ## cluster-down deletes it and stops the project's dockerd (bridges, mounts and /run files gone).
 cluster-up: cluster-build
-	$(PY) -m kindkube create
+	$(KIND) create
 
 cluster-down:
-	$(PY) -m kindkube down
-
-local-up: local-build
-	$(PY) -m localkube up
-
-local-down:
-	$(PY) -m localkube down
+	$(KIND) down
 
 clean:
 	rm -rf out .pytest_cache

@@ -8,8 +8,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_addoption(parser):
-    parser.addoption("--cluster", choices=["local", "kind", "existing"], default=None,
-                     help="where the e2e suite runs (tests/e2e): local | kind | existing")
+    parser.addoption("--cluster", choices=["kind", "existing"], default=None,
+                     help="the cluster of the e2e and publish tests (tests/kube.py): kind (built on this machine) "
+                          "| existing ($KUBECONFIG)")
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -1,26 +1,39 @@
-"""make bench-cluster: python -m tests.bench [--cluster local] [--presets etcd,redis] [--runs 3]
-[--faults delete,freeze,all,rolling] [--compare-faults delete,freeze] [--out docs/bench]"""
+"""The failover bench: the e2e scenarios (tests/scenario.py: a driver's writer through the
+chart's client Service, a fault of the catalogue, no acknowledged write lost), timed and repeated,
+on the kind cluster built here (or an existing one), beside the most-used chart's settings.
+
+    python -m tests.bench [--cluster kind|existing] [--drivers etcd,redis] [--faults pod-deleted,...]
+                          [--runs 3] [--compare-faults pod-deleted,pod-frozen] [--keep] [--out docs/bench]
+
+Per run: seconds from the fault until writes resume (the end of the longest gap between
+acknowledged writes), that longest gap, acknowledged writes lost, seconds until the cluster is
+settled again. Every driver and every fault by default (make bench). Not a test: speed figures
+live here, the e2e suite keeps the correctness assertions.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
-from tests.bench import presets, report
-from tests.bench.run import Bench
-
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.bench")
-    ap.add_argument("--cluster", choices=["local", "existing"], default="local")
-    ap.add_argument("--presets", default=",".join(presets.PRESETS))
-    ap.add_argument("--faults", default="delete,freeze,all,rolling")
+    from tests.drivers import registry
+    from tests.faults import FAULTS
+
+    drivers, faults = registry(), FAULTS
+    ap = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cluster", choices=["kind", "existing"], default="kind")
+    ap.add_argument("--drivers", default=",".join(drivers))
+    ap.add_argument("--faults", default=",".join(faults))
     ap.add_argument("--configs", default="defaults,bitnami")
-    ap.add_argument("--compare-faults", default=None,
-                    help="faults run with the most-used chart's settings too (default: every fault)")
+    ap.add_argument("--compare-faults", default="pod-deleted,pod-frozen,leader-cut-off",
+                    help="faults run with the most-used chart's settings too")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--keep", action="store_true",
                     help="keep the runs of OUT/results.json that this invocation does not measure again")
@@ -29,80 +42,68 @@ def main() -> int:
 
     import chartgen
     from chartgen.helm import Helm
-    from tests.e2e.kube import Kube
+    from tests import scenario
+    from tests.bench import report
+    from tests.drivers import Release
+    from tests.faults import skip_reason
+    from tests.kube import Cluster, Kube, kind_cluster
 
-    if args.cluster == "local":
-        from localkube import cluster as localkube
-
-        from tests.e2e.images import preset_values
-
-        kubeconfig = Path(localkube.up())
-        images = preset_values(localkube.load_image)
+    if args.cluster == "kind":
+        cluster = Cluster("kind", kind_cluster(keep=True))
     else:
-        kubeconfig, images = Path(os.environ["KUBECONFIG"]), {}
-        if "freeze" in args.faults:
-            raise SystemExit("--faults freeze needs the node's cgroups: use --cluster local or leave freeze out")
-    kube, helm = Kube(kubeconfig), Helm(kubeconfig=kubeconfig, timeout="10m")
-    runs = []
-    kept = kept_runs(args) if args.keep else []
-    workdir = Path("/tmp/chartgen-bench")
-    for name in args.presets.split(","):
-        p = presets.PRESETS[name]
-        chart = chartgen.generate(name, name, flavor=p.flavor, output=workdir / name, force=True).path
+        cluster = Cluster("existing", Path(os.environ["KUBECONFIG"]))
+    kube, helm = Kube(cluster.kubeconfig), Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
+    kept = report.load(args.out) if args.keep else []
+    outcomes = []
+    for name in args.drivers.split(","):
+        d = drivers[name]
+        if d.runnable(cluster):
+            print(f"{name}: skipped: {d.runnable(cluster)}", flush=True)
+            continue
+        chart = chartgen.generate(d.preset, d.release, flavor=d.flavor, output=Path("/tmp/chartgen-bench") / name,
+                                  force=True)
         for config in args.configs.split(","):
-            faults = args.faults.split(",")
-            if config != "defaults" and args.compare_faults:
-                faults = [f for f in faults if f in args.compare_faults.split(",")]
-            if not faults:
+            chosen = [faults[f] for f in args.faults.split(",")]
+            if config != "defaults":
+                chosen = [f for f in chosen if f.name in args.compare_faults.split(",")]
+            chosen = [f for f in chosen if not skip_reason(f, cluster, kube)]
+            if not chosen:
                 continue
-            ns = f"chartgen-bench-{name}-{config}"
-            bench = Bench(kube, helm, chart, p, images.get(p.image_key or name, {}), ns)
+            values = {**d.install_values(cluster), **(d.bitnami if config == "bitnami" else {})}
+            r = Release(d, kube, helm, chart, f"bench-{name}-{config}", values)
+            kube.delete_namespace(r.ns)   # a fresh namespace: an interrupted run leaves its release behind
             t0 = time.monotonic()
-            bench.install(config)
-            print(f"{name} {config}: installed and healthy in {time.monotonic() - t0:.1f}s", flush=True)
-            for fault in faults:
+            r.upgrade()
+            r.wait_settled(3, "install", timeout=600)
+            print(f"{name} {config}: installed and settled in {time.monotonic() - t0:.1f}s", flush=True)
+            for f in chosen:
                 for n in range(args.runs):
-                    r = bench.run(fault, config, n)
-                    runs.append(r)
-                    print(f"  {fault:<8} run {n + 1}: writes resume after {r.resume_s:6.2f}s, longest gap "
-                          f"{r.longest_gap_s:6.2f}s, all ready after {r.ready_s:6.1f}s, "
-                          f"{r.acked} acknowledged, {r.lost} lost", flush=True)
-            bench.uninstall()
-        every = merged(kept, runs)  # after every preset: a cut-short run keeps what it measured
-        write(args, every, {r.preset: presets.PRESETS[r.preset].bitnami_note for r in every})
-    lost = sum(r.lost for r in runs)
-    return 1 if lost else 0
+                    try:
+                        out = scenario.run(r, cluster, f, seq=n, config=config)
+                    except AssertionError as err:   # a lost write: the figure stays, the exit code says it
+                        print(f"  {f.name} run {n + 1}: FAILED: {err}", flush=True)
+                        raise
+                    outcomes.append(out)
+                    print(f"  {f.name:<20} run {n + 1}: {out.line()}", flush=True)
+            helm.uninstall(r.name, r.ns, wait=True)
+            kube.delete_namespace(r.ns)
+        every = report.merged(kept, outcomes)   # after every driver: a cut-short run keeps its figures
+        report.write(every, {k: v.bitnami_note for k, v in drivers.items()}, args.out, meta(args))
+    return 1 if any(o.lost for o in outcomes) else 0
 
 
-def kept_runs(args) -> list:
-    """The runs recorded in OUT/results.json (--keep)."""
-    import json
+def meta(args) -> dict:
+    from tests.drivers import registry
 
-    from tests.bench.run import Run
-
-    path = args.out / "results.json"
-    return [Run(**r) for r in json.loads(path.read_text())["runs"]] if path.exists() else []
-
-
-def merged(kept: list, runs: list) -> list:
-    """KEPT without the scenarios (preset, configuration, fault) measured again in RUNS, then RUNS."""
-    again = {(r.preset, r.config, r.fault) for r in runs}
-    return [r for r in kept if (r.preset, r.config, r.fault) not in again] + runs
-
-
-def write(args, runs, notes) -> None:
-    meta = {"cluster": args.cluster, "runs": args.runs, "host": f"{platform.machine()}, {os.cpu_count()} cores",
+    acked = "; ".join(f"{d.name}: {d.acknowledged}" for d in registry().values())
+    return {"cluster": args.cluster, "runs": args.runs, "host": f"{platform.machine()}, {os.cpu_count()} cores",
             "date": time.strftime("%Y-%m-%d"),
-            "about": (f"`python -m tests.bench --cluster {args.cluster} --presets {args.presets} --runs {args.runs}"
-                      + (f" --compare-faults {args.compare_faults}" if args.compare_faults else "")
+            "about": (f"`python -m tests.bench --cluster {args.cluster} --drivers {args.drivers} --runs {args.runs}"
                       + (" --keep" if args.keep else "")
-                      + f"` on {os.cpu_count()} cores, "
-                      f"{time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster writer through the chart's "
-                      "client or primary Service, 3 s client timeout, counting only acknowledged writes "
-                      "(etcd `put`; Redis `SET` + `WAIT 1 1000` >= 1; MySQL/MariaDB `INSERT` committed with lossless semi-sync).")}
-    path = report.write(runs, notes, args.out, meta)
-    print(f"wrote {path}")
+                      + f"` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster "
+                      "writer through the chart's client or primary Service, 3 s client timeout, counting only "
+                      f"acknowledged writes ({acked}).")}
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -25,7 +25,7 @@ from chartgen import values as values_mod
 from chartgen.errors import HelmError, InvalidValueError
 from chartgen.versions import ImageRef
 from chartgen.topology import Peers, fault_tolerance, rendered_peer_lists
-from tests.images.toolbox import MissingTool, key_of, tools
+from tests.infra.images import MissingTool, key_of, tools
 
 CASES = [(p.name, f.name if f else None, t) for p in presets.all_presets() for f in (p.flavors or (None,))
          for t in p.types]

@@ -27,7 +27,8 @@ from tests.charts.rendered import env as _env
 from tests.charts.rendered import first as _kind
 from tests.charts.rendered import mounts as _mounts
 from tests.charts.rendered import pod_spec as _pod
-from tests.images.toolbox import toolbox, tools
+from tests.infra import roots
+from tests.infra.images import tools
 
 MARKER = "/data/db/.chartgen-empty-volume"
 
@@ -186,12 +187,11 @@ def _prepare(chart, tmp_path, data_entries=(), marker=False):
         (data / entry).mkdir() if entry == "lost+found" else (data / entry).write_text("x")
     if marker:
         (data / ".chartgen-empty-volume").write_text("")
-    box = toolbox("MONGO_IMAGE")
-    proc = subprocess.run([str(box / "sh"), str(chart.path / "files" / "prepare.sh")], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=30,
-                          env={"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"),
-                               "KEYFILE_SECRET": str(secret / "keyfile"), "KEYFILE": str(run / "keyfile"),
-                               "DATA_DIR": str(data), "MARKER": str(data / ".chartgen-empty-volume")})
+    proc = roots.run("mongo", ["/bin/sh", "/scripts/prepare.sh"], timeout=30,
+                     volumes={"/scripts": chart.path / "files", "/secret": secret, "/run/mongodb": run, "/data/db": data},
+                     env={"SCRIPTS_DIR": "/scripts", "KEYFILE_SECRET": "/secret/keyfile",
+                          "KEYFILE": "/run/mongodb/keyfile", "DATA_DIR": "/data/db",
+                          "MARKER": "/data/db/.chartgen-empty-volume"})
     assert proc.returncode == 0, proc.stderr
     return run / "keyfile", data / ".chartgen-empty-volume", proc.stderr
 
@@ -368,11 +368,10 @@ def test_the_scripts_call_only_what_the_mongo_image_holds(mongo_chart):
 
 
 def _run(chart, script, *args, timeout=30, **env):
-    box = toolbox("MONGO_IMAGE")
-    return subprocess.run([str(box / "sh"), str(chart.path / "files" / script), *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-                          env={"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "JS_DIR": "/nonexistent",
-                               "POD_NAME": "mongodb-1", "PEERS": "mongodb-0.h.ns mongodb-1.h.ns", **env})
+    return roots.run("mongo", ["/bin/sh", f"/scripts/{script}", *args], timeout=timeout,
+                     volumes={"/scripts": chart.path / "files"},
+                     env={"SCRIPTS_DIR": "/scripts", "JS_DIR": "/nonexistent", "POD_NAME": "mongodb-1",
+                          "PEERS": "mongodb-0.h.ns mongodb-1.h.ns", **env})
 
 
 def test_a_probe_fails_and_says_why_when_mongosh_cannot_answer(mongo_chart):

@@ -17,7 +17,7 @@ import pytest
 
 import chartgen
 from chartgen.errors import HelmError
-from tests.e2e.kube import Kube
+from tests.kube import Kube
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -38,10 +38,10 @@ def selector(release: str) -> str:
 
 @pytest.fixture(scope="module")
 def images(cluster):
-    blocks = cluster.image_values.get(PRESET)
+    blocks = cluster.images({"image": "datasrv", "testImage": "debian"}) or None
     if not blocks:
-        pytest.skip("the component e2e runs the datasrv test image (localkube/images.py), which only "
-                    "--cluster=local and --cluster=kind build and load")
+        pytest.skip("the component e2e runs the test-only datasrv image (tests/infra/images.py), which only "
+                    "--cluster=kind builds and loads")
     server = blocks["image"]
     return {"image": f"{server['registry']}/{server['repository']}:{server['tag']}",
             "values": {"testImage": blocks["testImage"]}}

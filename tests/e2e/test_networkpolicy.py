@@ -27,7 +27,7 @@ def can_connect(kube, client: str, server_ip: str) -> bool:
 
 
 def test_policy_admits_the_labelled_client_and_refuses_the_other(cluster, kube):
-    image = cluster.image_values.get("redis", {}).get("image")
+    image = cluster.images({"image": "redis"}).get("image")
     if not image:
         pytest.skip("needs the locally built redis test image (--cluster=kind or --cluster=local)")
     kube.core.create_namespace({"metadata": {"name": NAMESPACE}})

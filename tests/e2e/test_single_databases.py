@@ -53,7 +53,7 @@ def etcdctl(kube, pod: str, *args: str, container: str = "etcd") -> str:
 
 def test_etcd_stateful_single(helm, kube, cluster, tmp_path_factory):
     chart = chartgen.generate("etcd", "kv", type="stateful-single", output=tmp_path_factory.mktemp("etcd") / "kv")
-    values = {"persistence": {"size": "64Mi"}, **cluster.image_values.get("etcd", {})}
+    values = {"persistence": {"size": "64Mi"}, **cluster.images({"image": "etcd", "toolsImage": "etcd-tools", "kubectlImage": "kubectl"})}
     t0 = time.monotonic()
     helm.install_or_upgrade("kv", chart.path, NAMESPACE, values, wait=True, timeout="5m")
     FIGURES["etcd_single_install_s"] = time.monotonic() - t0
@@ -111,7 +111,7 @@ def redis(kube, pod: str, *args: str) -> str:
 
 def test_redis_stateful_single(helm, kube, cluster, tmp_path_factory):
     chart = chartgen.generate("redis", "cache", type="stateful-single", output=tmp_path_factory.mktemp("redis") / "cache")
-    values = {"persistence": {"size": "64Mi"}, **cluster.image_values.get("redis", {})}
+    values = {"persistence": {"size": "64Mi"}, **cluster.images({"image": "redis", "kubectlImage": "kubectl"})}
     t0 = time.monotonic()
     helm.install_or_upgrade("cache", chart.path, NAMESPACE, values, wait=True, timeout="5m")
     FIGURES["redis_single_install_s"] = time.monotonic() - t0

@@ -430,8 +430,14 @@ def docker_archive(images: list[ArchiveImage], out: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    for name in argv or list(RECIPES):
-        print(archive(name)[0])
+    """python -m tests.infra.images [--roots|--names] [NAME...]: build archives (default) or only
+    roots; --names prints the recipes' names."""
+    if "--names" in argv:
+        print(" ".join(RECIPES))
+        return 0
+    roots_only = "--roots" in argv
+    for name in [a for a in argv if not a.startswith("--")] or list(RECIPES):
+        print(rootfs(name) if roots_only else archive(name)[0])
     return 0
 
 

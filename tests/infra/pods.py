@@ -164,6 +164,16 @@ class Pods:
         return subprocess.run(self.net.exec_argv(self.name(ordinal), line), capture_output=True, text=True,
                               timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
 
+    def popen(self, ordinal: int, container: str, argv: list[str], env: dict[str, str] | None = None,
+              **kw) -> subprocess.Popen:
+        """Like run(), without waiting: a client left running (KW go to Popen)."""
+        c = self.pod(ordinal).container(container)
+        key = (ordinal, container)
+        if key not in self._roots:
+            self._roots[key] = self._root(c, self.net.hosts_file(self.name(ordinal)))
+        return subprocess.Popen(self.net.exec_argv(self.name(ordinal), self._line(self._roots[key], c, argv, env)),
+                                text=True, **kw)
+
     def run_workload(self, workload: dict[str, Any], via: int, timeout: float = 300,
                      unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         """The first container of a rendered Job or Pod (a hook, a helm test) in a root of its

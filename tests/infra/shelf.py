@@ -204,6 +204,8 @@ def build(tool: str, names: tuple[str, ...] | None = None) -> Path:
 
 def path(name: str) -> Path:
     """A binary of the shelf by name (etcdctl, kubectl, kind, ...), built when missing."""
+    if name == "pause":
+        return _pause() / name
     return build(PROVIDER[name], (name,)) / name
 
 

@@ -19,13 +19,9 @@ from pathlib import Path
 import pytest
 
 from chartgen.helm import Helm
-from tests.e2e.images import preset_values
 
 HELM_HOME_VARS = ("HELM_REPOSITORY_CONFIG", "HELM_REPOSITORY_CACHE", "HELM_CONFIG_HOME", "HELM_CACHE_HOME",
                   "HELM_DATA_HOME", "HELM_REGISTRY_CONFIG")
-NO_CLUSTER = ("needs a Kubernetes cluster; run with --cluster=... (tests/e2e) "
-              "or CHARTGEN_TEST_CLUSTER=local|/path/to/kubeconfig")
-
 
 @pytest.fixture(scope="session", autouse=True)
 def helm_home(tmp_path_factory):
@@ -157,35 +153,11 @@ def registry(tmp_path_factory):
 
 
 # -- a Kubernetes cluster, when one is given --------------------------------------------------
-def _choice(config) -> str | None:
-    try:
-        choice = config.getoption("--cluster", default=None)
-    except ValueError:
-        choice = None
-    return choice or os.environ.get("CHARTGEN_TEST_CLUSTER") or None
-
-
 @pytest.fixture(scope="session")
 def cluster(request):
-    """(kubeconfig, values that make the etcd chart run there). --cluster=local (or
-    CHARTGEN_TEST_CLUSTER=local) uses localkube and its locally built image; --cluster=kind the
-    e2e suite's kind cluster (tests/e2e/kindcluster.py, created once per session); --cluster=existing
-    uses $KUBECONFIG; CHARTGEN_TEST_CLUSTER=PATH uses that kubeconfig. Otherwise: skipped."""
-    choice = _choice(request.config)
-    if choice is None:
-        pytest.skip(NO_CLUSTER)
-    if choice == "local":
-        from localkube import cluster as localkube
+    """(kubeconfig, values that make the etcd chart run there), on the cluster --cluster chose
+    (tests/kube.py: kind, built here, or existing); skipped without one."""
+    from tests.kube import open_cluster
 
-        kubeconfig = localkube.up()
-        return Path(kubeconfig), preset_values(localkube.load_image)["etcd"]
-    if choice == "kind":
-        from kindkube import cluster as kindkube
-        from tests.e2e.kindcluster import kind_cluster
-
-        kubeconfig = kind_cluster(request)
-        return kubeconfig, preset_values(kindkube.load_test_image)["etcd"]
-    path = os.environ.get("KUBECONFIG") if choice == "existing" else choice
-    if not path or not Path(path).is_file():
-        pytest.skip(f"--cluster={choice}: no kubeconfig file ({path!r})")
-    return Path(path), {}
+    c = open_cluster(request)
+    return c.kubeconfig, c.images({"image": "etcd", "toolsImage": "etcd-tools", "kubectlImage": "kubectl"})

@@ -1,5 +1,5 @@
 """install / upgrade / status / uninstall through pyhelm3. The error paths that need no cluster
-run here; the rest runs on a cluster given with --cluster=... or CHARTGEN_TEST_CLUSTER."""
+run here; the rest runs on the cluster given with --cluster=kind|existing (tests/kube.py)."""
 
 from __future__ import annotations
 

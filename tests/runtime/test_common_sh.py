@@ -1,5 +1,6 @@
-"""The library's common.sh in each default image's shell and tool set (tests/images): every
-function works there, and `pause` really waits whatever stdin is (a Job's stdin is closed)."""
+"""The library's common.sh in each default image's shell and tool set (the image's stand-in root,
+tests/infra/images.py): every function works there, and `pause` really waits whatever stdin is
+(a Job's stdin is closed)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ import time
 import pytest
 
 from chartgen.presets import library_dir
-from tests.images.toolbox import manifest, toolbox
+from tests.infra import images, roots
 
 COMMON = library_dir() / "files" / "common.sh"
-SHELL_IMAGES = [key for key, entry in manifest().items() if entry.get("shell", "none") != "none"]
+SHELL_IMAGES = [key for key, entry in images.manifest().items() if entry.get("shell", "none") != "none"]
+MOUNTS = {"/lib/common.sh": COMMON}
 
 
-def sh(key: str, script: str, timeout: float = 30, **env) -> subprocess.CompletedProcess:
-    box = toolbox(key)
-    return subprocess.run([str(box / "sh"), "-c", f". {COMMON}\n{script}"], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={"PATH": str(box), "POD_NAME": "x-2", "PEERS": "x-0.h.ns x-1.h.ns x-2.h.ns", **env})
+def sh(key: str, script: str, timeout: float = 30, volumes=None, **env) -> subprocess.CompletedProcess:
+    return roots.run(images.recipe_for(key), ["/bin/sh", "-c", f". /lib/common.sh\n{script}"], timeout=timeout,
+                     volumes={**MOUNTS, **(volumes or {})},
+                     env={"POD_NAME": "x-2", "PEERS": "x-0.h.ns x-1.h.ns x-2.h.ns", **env})
 
 
 @pytest.mark.parametrize("key", SHELL_IMAGES)
@@ -36,9 +37,10 @@ def test_a_trapped_signal_ends_a_pause_at_once(key):
     import os
     import signal
 
-    proc = subprocess.Popen([str(toolbox(key) / "sh"), "-c", f". {COMMON}\ntrap 'echo stopped; exit 0' TERM\n"
-                             "echo started\npause 30\necho late"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            text=True, env={"PATH": str(toolbox(key))}, start_new_session=True)
+    root = roots.ContainerRoot(images.recipe_for(key), MOUNTS).__enter__()
+    proc = subprocess.Popen(["env", "-i", "PATH=/usr/local/bin:/usr/bin:/bin", *root.command(
+        ["/bin/sh", "-c", ". /lib/common.sh\ntrap 'echo stopped; exit 0' TERM\necho started\npause 30\necho late"])],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "started"
         time.sleep(0.3)
@@ -52,6 +54,8 @@ def test_a_trapped_signal_ends_a_pause_at_once(key):
             os.killpg(proc.pid, signal.SIGKILL)  # a `sleep` child outlives its shell; the container ends it
         except ProcessLookupError:
             pass
+        proc.wait()
+        root.close()
 
 
 @pytest.mark.parametrize("key", SHELL_IMAGES)
@@ -71,7 +75,7 @@ retry 2 0.1 false || printf 'gave up|'
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc = sh(key, script, T=tmp)
+        proc = sh(key, script, volumes={"/t": tmp}, T="/t")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ("2|3|x-1.h.ns|x-2.h.ns|x-1|none|0:x-0.h.ns,2:x-2.h.ns,|3|line1+last|"
                            "retried 3|gave up|"), proc.stdout

@@ -1,5 +1,5 @@
 """The component chart's helm test (files/test-component.sh) in its image's shell and tools
-(DEBIAN_IMAGE: dash, bash, getent, timeout; tests/images), with the environment the rendered test
+(DEBIAN_IMAGE's stand-in root: dash, bash, getent, timeout), with the environment the rendered test
 pod gives it, against real listeners: it passes when the Service and every pod answer on every
 port, and fails naming what does not (a closed port, a name that does not resolve)."""
 
@@ -13,7 +13,7 @@ import pytest
 
 import chartgen
 from chartgen.helm import Helm
-from tests.images.toolbox import toolbox
+from tests.infra import roots
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +57,9 @@ def closed_port() -> int:
 
 
 def run(chart, env, **overrides):
-    box = toolbox("DEBIAN_IMAGE")
-    full = {**env, "SCRIPTS_DIR": str(chart.path / "files"), "PATH": str(box), "RESOLVE_SECONDS": "2",
-            "TRIES": "2", **overrides}
-    return subprocess.run([str(box / "sh"), str(chart.path / "files" / "test-component.sh")], env=full,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    full = {**env, "SCRIPTS_DIR": "/scripts", "RESOLVE_SECONDS": "2", "TRIES": "2", **overrides}
+    return roots.run("debian", ["/bin/sh", "/scripts/test-component.sh"], env=full,
+                     volumes={"/scripts": chart.path / "files"}, timeout=120)
 
 
 def test_the_rendered_environment(rendered):

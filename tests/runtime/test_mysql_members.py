@@ -1,13 +1,13 @@
 """Member-level runtime test of the mysql chart (flavor mariadb) with real mariadbd servers and
 a real Kubernetes API server for the Lease.
 
-Debian's mariadb-server / mariadb-backup / socat (MariaDB 10.11) stand in for the official
+Debian trixie's mariadb-server / mariadb-backup / socat (MariaDB 11.8) stand in for the official
 MariaDB image's; one network namespace per pod, the pods' FQDNs resolving inside each; every
 pod runs its rendered containers (start.sh -> mariadbd, the agent, the donor, the kubectl proxy
-sidecar) with exactly the command lines, environment and volumes the rendered StatefulSet gives
-it, as uid 999. The kubectl sidecar talks to the local cluster's API server (localkube) with a
-token of the release's ServiceAccount, so the Lease, the compare-and-swap renewals, the role
-labels and the Role's limits are real. The tests run in order on one cluster (semi-sync on,
+sidecar) in its image's root with exactly the command lines, environment and volumes the
+rendered StatefulSet gives it, as uid 999. The kubectl sidecar talks to a bare API server
+(tests/infra/apiserver.py) with a token of the release's ServiceAccount, so the Lease, the
+compare-and-swap renewals, the role labels and the Role's limits are real. The tests run in order on one cluster (semi-sync on,
 failover on, the chart's default timings: Lease 8 s, renewal every 2 s).
 """
 
@@ -19,8 +19,10 @@ import pytest
 
 import chartgen
 from chartgen.helm import Helm
-from tests.runtime.mysql_cluster import Api, MySQLPods, Writer
+from tests.infra.apiserver import NAME as API_HOST
+from tests.infra.apiserver import ApiServer
 from tests.infra.netns import PodNetwork
+from tests.runtime.mysql_cluster import MemberApi, MySQLPods, Writer
 
 pytestmark = [pytest.mark.runtime, pytest.mark.timeout(900)]
 
@@ -37,25 +39,24 @@ def chart(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    a = Api(tmp_path_factory.mktemp("api"))
-    yield a
-    a.close()
+def api():
+    with ApiServer() as server:
+        yield MemberApi(server, "chartgen-rt-mysql")
 
 
 def _render(chart, api, n):
-    return Helm().template(chart.path, "mysql", api.namespace, {"replicaCount": n})
+    return Helm().template(chart.path, "mysql", api.name, {"replicaCount": n})
 
 
 def _fqdn(api, i):
-    return f"{STS}-{i}.{STS}-headless.{api.namespace}.svc.cluster.local"
+    return f"{STS}-{i}.{STS}-headless.{api.name}.svc.cluster.local"
 
 
 @pytest.fixture(scope="module")
 def cluster(chart, api, tmp_path_factory):
     objects = _render(chart, api, 3)
     hosts = {f"{STS}-{i}": [_fqdn(api, i)] for i in range(5)}  # room for the scale-up
-    with PodNetwork(hosts) as net:
+    with PodNetwork(hosts, host_names=[API_HOST]) as net:
         pods = MySQLPods(objects, tmp_path_factory.mktemp("pods"), net, api,
                          record=("mariadb", "mariadb-admin", "mariadb-backup", "socat"))
         yield pods
@@ -221,11 +222,9 @@ def test_the_old_primary_rejoins_as_a_replica_never_writable(cluster):
 
 def _freeze(cluster, ordinal, frozen):
     """SIGSTOP / SIGCONT every process of the pod (a hung node: nothing answers, nothing runs)."""
-    ns = cluster.net.ns_of(cluster.name(ordinal))
-    import subprocess
-    for tok in subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split():
+    for pid in cluster.net.pids(cluster.name(ordinal)):
         try:
-            os.kill(int(tok), signal.SIGSTOP if frozen else signal.SIGCONT)
+            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
         except ProcessLookupError:
             pass
 
@@ -240,10 +239,9 @@ def test_a_frozen_primary_is_replaced_and_once_thawed_cannot_take_writes(cluster
         assert cluster.out(new, "INSERT INTO t.acked (id) VALUES (20000)") is not None
         # a client of the old primary: its write waits in the frozen server's backlog
         import subprocess
-        late = subprocess.Popen(["ip", "netns", "exec", cluster.net.ns_of(cluster.name(new)), "mariadb",
-                                 f"--defaults-extra-file={cluster.client_file()}", "-h", cluster.fqdn(old),
-                                 "-N", "-B", "-e", "INSERT INTO t.acked (id) VALUES (20001)"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        late = cluster.popen(new, "mysql", cluster.client(cluster.fqdn(old), "-N", "-B", "-e",
+                                                          "INSERT INTO t.acked (id) VALUES (20001)"),
+                             env=cluster.client_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         time.sleep(1)
     finally:
         _freeze(cluster, old, False)

@@ -4,7 +4,7 @@
     node_image()           $KIND_NODE_IMAGE when set (a machine that can pull), else the one built here
     create() / delete()    through the kind CLI (pytest's fixture creates through pytest-kind)
     finish(kubeconfig)     after `kind create cluster`: the CNI, then every node Ready
-    load_test_image(name)  a localkube test image (OCI archive) into every node (kind load)
+    load_test_image(name)  a test image (tests/infra/images.py) into every node (kind load)
 
 The settings this machine needs go in through kind's patches: containerd's
 ``restrict_oom_score_adj`` and kubelet/kube-proxy ``oomScoreAdj: 0`` (CAP_SYS_RESOURCE is
@@ -20,11 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from localkube import build as lkbuild
-from localkube import images as lkimages
-from localkube.build import log
+from tests.infra import images, shelf
+from tests.infra.shelf import log
 
-from . import cni, dockerd, gobuild, node_images, paths
+from . import cni, dockerd, node_images
 from . import node_image as node_image_mod
 
 NAME = os.environ.get("KINDKUBE_CLUSTER", "chartgen-e2e")
@@ -55,14 +54,14 @@ def config() -> dict:
 
 
 def config_file() -> Path:
-    path = paths.cache() / "kind-config.yaml"
+    path = shelf.cache() / "kind" / "kind-config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config(), sort_keys=False))
     return path
 
 
 def kubeconfig_path(name: str = NAME) -> Path:
-    return paths.cache() / f"{name}.kubeconfig"
+    return shelf.cache() / "kind" / f"{name}.kubeconfig"
 
 
 def node_image() -> str:
@@ -70,7 +69,7 @@ def node_image() -> str:
 
 
 def kubectl() -> Path:
-    return lkbuild.build_kubernetes() / "kubectl"
+    return shelf.path("kubectl")
 
 
 def _env() -> dict[str, str]:
@@ -88,11 +87,11 @@ def _run(cmd: list, timeout: float = 600, **kw) -> str:
 def clusters() -> list[str]:
     if not dockerd.answering():
         return []
-    return _run([gobuild.kind(), "get", "clusters"]).split()
+    return _run([shelf.path("kind"), "get", "clusters"]).split()
 
 
 def nodes(name: str = NAME) -> list[str]:
-    return _run([gobuild.kind(), "get", "nodes", "--name", name]).split()
+    return _run([shelf.path("kind"), "get", "nodes", "--name", name]).split()
 
 
 def create(name: str = NAME) -> Path:
@@ -102,7 +101,7 @@ def create(name: str = NAME) -> Path:
     if name not in clusters():
         image = node_image()
         t0 = time.monotonic()
-        _run([gobuild.kind(), "create", "cluster", "--name", name, "--image", image,
+        _run([shelf.path("kind"), "create", "cluster", "--name", name, "--image", image,
               "--config", config_file(), "--kubeconfig", kubeconfig])
         log(f"kind create cluster {name}: {time.monotonic() - t0:.0f}s")
     finish(kubeconfig, name)
@@ -130,7 +129,7 @@ def finish(kubeconfig: Path, name: str = NAME, timeout: int = 300) -> None:
 
 def delete(name: str = NAME) -> None:
     if name in clusters():
-        _run([gobuild.kind(), "delete", "cluster", "--name", name, "--kubeconfig", kubeconfig_path(name)])
+        _run([shelf.path("kind"), "delete", "cluster", "--name", name, "--kubeconfig", kubeconfig_path(name)])
     kubeconfig_path(name).unlink(missing_ok=True)
 
 
@@ -140,12 +139,11 @@ def load_archive(ref: str, archive, name: str = NAME) -> str:
         "exec", n, "ctr", "-n", "k8s.io", "images", "ls", "-q").stdout.split()]
     if missing:
         t0 = time.monotonic()
-        _run([gobuild.kind(), "load", "image-archive", "--name", name, "--nodes", ",".join(missing), archive()])
+        _run([shelf.path("kind"), "load", "image-archive", "--name", name, "--nodes", ",".join(missing), archive()])
         log(f"loaded {ref} into {len(missing)} node(s) in {time.monotonic() - t0:.0f}s")
     return ref
 
 
 def load_test_image(image: str, name: str = NAME) -> str:
-    """Build (cached) localkube's test image IMAGE and load it into every node unless there."""
-    ref, archive = lkimages.build_image(lkimages.RECIPES[image])
-    return load_archive(ref, lambda: archive, name)
+    """Test image IMAGE (tests/infra/images.py, built when missing) into every node unless there."""
+    return load_archive(images.ref(image), lambda: images.archive(image)[1], name)

@@ -24,21 +24,27 @@ import subprocess
 import time
 from pathlib import Path
 
-from localkube.build import log
+from tests.infra import shelf
+from tests.infra.shelf import log
 
-from . import paths
+# the project's Docker engine; never the system service
+RUN_DIR = Path("/run/chartgen-docker")
+SOCKET = RUN_DIR / "docker.sock"
+PIDFILE = RUN_DIR / "docker.pid"
+EXEC_ROOT = RUN_DIR / "exec"
+LOCK = Path("/run/chartgen-docker.lock")
+DOCKER_HOST = f"unix://{SOCKET}"
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"       # Debian's client (20.10), matching the engine
-APT_PACKAGES = ["docker.io", "jq", "debootstrap", "iproute2", "util-linux", "mount"]
-RUNTIME = paths.HERE / "runc-no-sys-resource.sh"
+RUNTIME = Path(__file__).with_name("runc-no-sys-resource.sh")
 
 
 # Host-global sysctls that kubelet inside kind's nodes sets (its kernel tunables; not
 # namespaced): saved when the engine starts, restored when it stops.
 KUBELET_SYSCTLS = ["vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"]
-SAVED_SYSCTLS = paths.RUN_DIR / "sysctl.saved"
+SAVED_SYSCTLS = RUN_DIR / "sysctl.saved"
 
 
 class DockerError(RuntimeError):
@@ -57,7 +63,7 @@ def _restore_sysctls() -> None:
     except OSError:
         return
     if subprocess.run(["pgrep", "-x", "kubelet"], stdout=subprocess.DEVNULL).returncode == 0:
-        log("a kubelet still runs on this host (another cluster, e.g. localkube): sysctls left as they are")
+        log("a kubelet still runs on this host (another cluster): sysctls left as they are")
         return
     for line in saved:
         key, _, value = line.partition("=")
@@ -68,7 +74,7 @@ def _restore_sysctls() -> None:
 
 
 def env() -> dict[str, str]:
-    return {"DOCKER_HOST": paths.DOCKER_HOST}
+    return {"DOCKER_HOST": DOCKER_HOST}
 
 
 def docker(*args: str, check: bool = True, timeout: float | None = 600,
@@ -81,24 +87,10 @@ def docker(*args: str, check: bool = True, timeout: float | None = 600,
     return proc
 
 
-def setup() -> None:
-    """apt-get install what is missing (docker.io brings containerd and runc)."""
-    missing = [p for p in APT_PACKAGES if subprocess.run(
-        ["dpkg-query", "-W", "-f=${Status}", p], text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL).stdout.strip() != "install ok installed"]
-    if not missing:
-        return
-    log(f"apt-get install {' '.join(missing)}")
-    apt_env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-                   check=True, env=apt_env, stdout=subprocess.DEVNULL)
-
-
 @contextlib.contextmanager
 def host_lock():
-    paths.LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(paths.LOCK, "a+") as f:
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -109,18 +101,18 @@ def host_lock():
 def pid() -> int | None:
     """PID of our dockerd when it runs (from its PID file, checked against /proc)."""
     try:
-        p = int(paths.PIDFILE.read_text().strip())
+        p = int(PIDFILE.read_text().strip())
     except (OSError, ValueError):
         return None
     try:
         cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    return p if cmd and cmd[0].endswith(b"dockerd") and str(paths.SOCKET).encode() in b" ".join(cmd) else None
+    return p if cmd and cmd[0].endswith(b"dockerd") and str(SOCKET).encode() in b" ".join(cmd) else None
 
 
 def answering() -> bool:
-    return paths.SOCKET.exists() and docker("version", "-f", "{{.Server.Version}}", check=False,
+    return SOCKET.exists() and docker("version", "-f", "{{.Server.Version}}", check=False,
                                             timeout=10).returncode == 0
 
 
@@ -130,28 +122,28 @@ def up(timeout: float = 60) -> str:
         raise DockerError("the project's dockerd needs root")
     with host_lock():
         if pid() and answering():
-            return paths.DOCKER_HOST
+            return DOCKER_HOST
         if not (shutil.which(DOCKERD) and shutil.which("jq")):
-            raise DockerError("docker.io/jq are missing: run `python -m kindkube setup` (apt-get, as root)")
-        paths.RUN_DIR.mkdir(parents=True, exist_ok=True)
+            raise DockerError("docker.io/jq are missing: run `make host-deps` (apt-get, as root)")
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
         _save_sysctls()
-        data = paths.docker_data_root()
+        data = (shelf.cache() / "docker")
         data.mkdir(parents=True, exist_ok=True)
-        logfile = paths.cache() / "dockerd.log"
+        logfile = shelf.cache() / "kind" / "dockerd.log"
         logfile.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [DOCKERD, "--host", paths.DOCKER_HOST, "--data-root", str(data),
-               "--exec-root", str(paths.EXEC_ROOT), "--pidfile", str(paths.PIDFILE),
+        cmd = [DOCKERD, "--host", DOCKER_HOST, "--data-root", str(data),
+               "--exec-root", str(EXEC_ROOT), "--pidfile", str(PIDFILE),
                "--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false",
                "--storage-driver=overlay2", "--log-level=warn",
                "--add-runtime", f"chartgen-runc={RUNTIME}", "--default-runtime", "chartgen-runc"]
-        log(f"starting dockerd ({paths.DOCKER_HOST}, data root {data})")
+        log(f"starting dockerd ({DOCKER_HOST}, data root {data})")
         with open(logfile, "ab") as out:
             subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if pid() and answering():
-                return paths.DOCKER_HOST
+                return DOCKER_HOST
             time.sleep(0.3)
         tail = logfile.read_text(errors="replace").splitlines()[-20:]
         raise DockerError("dockerd did not answer within %ss; %s:\n%s" % (timeout, logfile, "\n".join(tail)))
@@ -198,14 +190,14 @@ def down(timeout: float = 60) -> None:
         for br in bridges:
             if Path(f"/sys/class/net/{br}").exists():
                 subprocess.run(["ip", "link", "delete", br], check=False)
-        for target in _mounts_under(paths.EXEC_ROOT, paths.docker_data_root()):
+        for target in _mounts_under(EXEC_ROOT, (shelf.cache() / "docker")):
             subprocess.run(["umount", "-l", target], check=False)
         _restore_sysctls()
-        shutil.rmtree(paths.RUN_DIR, ignore_errors=True)
+        shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 def status() -> str:
     p = pid()
     if not p:
         return "dockerd: stopped"
-    return f"dockerd: pid {p}, {'answering' if answering() else 'NOT answering'} on {paths.DOCKER_HOST}"
+    return f"dockerd: pid {p}, {'answering' if answering() else 'NOT answering'} on {DOCKER_HOST}"

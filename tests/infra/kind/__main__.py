@@ -1,10 +1,9 @@
-"""python -m kindkube VERB
+"""python -m tests.infra.kind VERB
 
-    setup          apt-get install what the engine and the image builds need (root)
     build          base image, Kubernetes binaries, CNI, node image (cached by pins)
     up             the project's dockerd (idempotent)
     create         up + build + kind cluster (1 control plane, 3 workers) + CNI; prints the kubeconfig
-    load NAME...   localkube test images (etcd, redis, ...) into every node
+    load NAME...   test images (tests/infra/images.py: etcd, redis, ...) into every node
     kubectl ARGS   kubectl against the cluster
     status         dockerd and clusters
     delete         delete the kind cluster
@@ -20,9 +19,7 @@ from . import base_image, cluster, dockerd, node_image
 
 def main(argv: list[str]) -> int:
     verb, args = (argv[0], argv[1:]) if argv else ("status", [])
-    if verb == "setup":
-        dockerd.setup()
-    elif verb == "up":
+    if verb == "up":
         print(dockerd.up())
     elif verb == "build":
         dockerd.up()

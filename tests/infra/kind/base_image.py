@@ -4,8 +4,7 @@ rootfs instead of pulling ``kindest/base``.
 The recipe's files (entrypoint, systemd units, containerd config, sysctls) are read at build
 time from kind's Go module at $KIND_VERSION (``go mod download``), never copied into this
 repository. Where kind builds containerd, runc, crictl and the CNI plugins from source, the
-node gets Debian's containerd 1.6, runc and containernetworking-plugins, and the crictl that
-localkube builds. A thin ``ctr`` wrapper covers what Debian's ctr 1.6 lacks and kind calls.
+node gets Debian's containerd 1.6, runc and containernetworking-plugins, and the shelf's crictl. A thin ``ctr`` wrapper covers what Debian's ctr 1.6 lacks and kind calls.
 
 The image is cached in the project's Docker engine under a tag derived from every input, so
 it is rebuilt only when a pin or this recipe changes.
@@ -20,11 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from localkube import build as lkbuild
-from localkube import images as lkimages
-from localkube.build import log
+from chartgen.versions import pin
+from tests.infra import images, shelf
+from tests.infra.shelf import log
 
-from . import dockerd, paths
+from . import dockerd
+
+SUITE = "bookworm"   # kind's node runs systemd, which on trixie (257) refuses this machine's cgroup v1
 
 REPOSITORY = "localhost/chartgen/kind-base"
 RECIPE_VERSION = "1"   # bump when this module changes what goes into the image
@@ -57,16 +58,16 @@ ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]
 
 def kind_module_dir() -> Path:
     """kind's module source at $KIND_VERSION, from the Go module cache (downloaded if needed)."""
-    ver = paths.version("KIND_VERSION")
+    ver = pin("KIND_VERSION")
     out = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{ver}"], cwd="/",
                          text=True, stdout=subprocess.PIPE, check=True).stdout
     return Path(json.loads(out)["Dir"])
 
 
 def tag() -> str:
-    inputs = json.dumps([RECIPE_VERSION, paths.version("KIND_VERSION"), paths.version("CRICTL_VERSION"),
-                         PACKAGES, CTR_WRAPPER, DOCKERFILE, lkimages.SUITE])
-    return f"{REPOSITORY}:{paths.version('KIND_VERSION')}-{hashlib.sha256(inputs.encode()).hexdigest()[:10]}"
+    inputs = json.dumps([RECIPE_VERSION, pin("KIND_VERSION"), pin("CRICTL_VERSION"),
+                         PACKAGES, CTR_WRAPPER, DOCKERFILE, SUITE])
+    return f"{REPOSITORY}:{pin('KIND_VERSION')}-{hashlib.sha256(inputs.encode()).hexdigest()[:10]}"
 
 
 def _copy_tree(src: Path, dst: Path, mode: int) -> None:
@@ -92,8 +93,7 @@ def _apply_kind_recipe(root: Path, kind_files: Path) -> None:
     (root / "usr/local/bin/containerd").symlink_to("/usr/bin/containerd")
     (root / "usr/local/bin/ctr").write_text(CTR_WRAPPER)
     (root / "usr/local/bin/ctr").chmod(0o755)
-    crictl = lkbuild.build_crictl()
-    shutil.copy2(crictl / "crictl", root / "usr/local/bin/crictl")
+    shutil.copy2(shelf.path("crictl"), root / "usr/local/bin/crictl")
     cni = root / "opt/cni/bin"
     cni.mkdir(parents=True, exist_ok=True)
     for plugin in (root / "usr/lib/cni").iterdir():
@@ -129,16 +129,16 @@ def build(force: bool = False) -> str:
         return ref
     t0 = time.monotonic()
     kind_files = kind_module_dir() / "images/base/files"
-    base = lkimages.base_rootfs_tarball()
-    work = paths.build_dir("base-image")
+    base = images.minbase(SUITE)
+    work = shelf.work_dir("kind-base-image")
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         root = Path(tmp) / "rootfs"
         root.mkdir()
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf", str(base)], check=True)
         log(f"base image: apt-get install {len(PACKAGES)} packages into the rootfs")
-        lkimages._chroot_apt_install(root, PACKAGES)
+        images.apt_install(root, SUITE, PACKAGES)
         _apply_kind_recipe(root, kind_files)
-        lkimages._clean_rootfs(root)
+        images.clean(root)
         raw = ref.replace(REPOSITORY, REPOSITORY + "-rootfs")
         tar = subprocess.Popen(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-cf", "-", "."],
                                stdout=subprocess.PIPE)

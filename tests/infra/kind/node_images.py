@@ -5,12 +5,12 @@ made here from binaries built on this machine, under the exact names kubeadm and
 
 | image (name asked for)                   | contents                                           |
 |------------------------------------------|----------------------------------------------------|
-| kube-apiserver/-controller-manager/      | the Kubernetes binary (localkube's build)          |
+| kube-apiserver/-controller-manager/      | the Kubernetes binary (the shelf's build)          |
 |   -scheduler                             |                                                    |
 | kube-proxy                               | binary + the "tools" layer (iptables, conntrack)   |
 | etcd (kubeadm's tag)                     | etcd built from its Go module at $ETCD_VERSION     |
 | coredns                                  | CoreDNS at $COREDNS_VERSION                        |
-| pause (kubeadm's tag + containerd's)     | localkube's static pause binary                    |
+| pause (kubeadm's tag + containerd's)     | the shelf's static pause binary                    |
 | kindnetd (kind's default CNI)            | placeholder (pause): never runs, disableDefaultCNI |
 | local-path-provisioner + helper          | provisioner binary; helper = the tools layer (sh)  |
 | kube-router (the CNI, our own name)      | binary + the tools layer (iptables, ipset, ip)     |
@@ -29,11 +29,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from localkube import build as lkbuild
-from localkube import images as lkimages
-from localkube.build import log
+from chartgen.versions import pin
+from tests.infra import images, shelf
+from tests.infra.images import ArchiveImage, docker_archive
+from tests.infra.shelf import log
 
-from . import gobuild, paths
+from . import base_image
 
 TOOLS_VERSION = "1"   # bump when the tools layer recipe changes
 TOOLS_PACKAGES = ["iptables", "ipset", "iproute2", "conntrack", "kmod"]
@@ -63,10 +64,12 @@ XTABLES_NAMES = ["iptables", "iptables-save", "iptables-restore",
                  "ip6tables", "ip6tables-save", "ip6tables-restore"]
 
 
+def _artifacts() -> Path:
+    return shelf.work_dir("kind-artifacts")
+
+
 def kind_constants() -> dict[str, str]:
     """Image names kind's node-image build requires (from kind's source at $KIND_VERSION)."""
-    from . import base_image
-
     src = base_image.kind_module_dir() / "pkg/build/nodeimage"
     text = (src / "const_cni.go").read_text() + (src / "const_storage.go").read_text()
     found = dict(re.findall(r'^const (\w+Image) = "([^"]+)"', text, re.M))
@@ -76,30 +79,29 @@ def kind_constants() -> dict[str, str]:
 
 
 def kubeadm_images() -> list[str]:
-    kubeadm = lkbuild.build_kubernetes() / "kubeadm"
-    out = subprocess.run([str(kubeadm), "config", "images", "list", "--kubernetes-version",
-                          paths.version("KUBERNETES_VERSION")], text=True, stdout=subprocess.PIPE,
+    out = subprocess.run([str(shelf.path("kubeadm")), "config", "images", "list", "--kubernetes-version",
+                          pin("KUBERNETES_VERSION")], text=True, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, check=True).stdout
     return out.split()
 
 
 def kube_router_ref() -> str:
-    return f"{KUBE_ROUTER_IMAGE_REPO}:{paths.version('KUBE_ROUTER_VERSION')}"
+    return f"{KUBE_ROUTER_IMAGE_REPO}:{pin('KUBE_ROUTER_VERSION')}"
 
 
 def tools_layer() -> Path:
     """The shared Debian layer (cached by its recipe)."""
     key = hashlib.sha256(json.dumps([TOOLS_VERSION, TOOLS_PACKAGES, XTABLES_PICK]).encode()).hexdigest()[:10]
-    out = paths.artifacts() / f"tools-layer-{key}.tar"
+    out = _artifacts() / f"tools-layer-{key}.tar"
     if out.exists():
         return out
-    with tempfile.TemporaryDirectory(dir=paths.build_dir("tools-layer")) as tmp:
+    with tempfile.TemporaryDirectory(dir=shelf.work_dir("kind-tools-layer")) as tmp:
         root = Path(tmp) / "rootfs"
         root.mkdir()
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", str(root), "-xf",
-                        str(lkimages.base_rootfs_tarball())], check=True)
+                        str(images.minbase(base_image.SUITE))], check=True)
         log(f"tools layer: apt-get install {' '.join(TOOLS_PACKAGES)}")
-        lkimages._chroot_apt_install(root, TOOLS_PACKAGES)
+        images.apt_install(root, base_image.SUITE, TOOLS_PACKAGES)
         pick = root / "usr/local/sbin/xtables-pick"
         pick.parent.mkdir(parents=True, exist_ok=True)
         pick.write_text(XTABLES_PICK)
@@ -108,10 +110,10 @@ def tools_layer() -> Path:
             link = root / "usr/sbin" / name
             link.unlink(missing_ok=True)
             link.symlink_to("/usr/local/sbin/xtables-pick")
-        lkimages._clean_rootfs(root)
+        images.clean(root)
         for rel in ("usr/share/doc", "usr/share/man", "usr/share/locale"):
             shutil.rmtree(root / rel, ignore_errors=True)
-        lkimages.pack_layer(root, Path(str(out) + ".tmp"))
+        images.pack_layer(root, Path(str(out) + ".tmp"))
     Path(str(out) + ".tmp").rename(out)
     return out
 
@@ -130,17 +132,17 @@ def binary_layer(name: str, files: dict[str, Path], work: Path) -> Path:
         shutil.copy2(src, target)
         target.chmod(0o755)
     layer = work / f"{name}.layer.tar"
-    lkimages.pack_layer(root, layer)
+    images.pack_layer(root, layer)
     return layer
 
 
 def kube_router_archive() -> Path:
     """kube-router's image alone, for nodes that do not carry it (an upstream node image)."""
-    out = paths.artifacts() / f"kube-router-{paths.version('KUBE_ROUTER_VERSION')}.tar"
+    out = _artifacts() / f"kube-router-{pin('KUBE_ROUTER_VERSION')}.tar"
     if not out.exists():
-        with tempfile.TemporaryDirectory(dir=paths.build_dir("kube-router")) as tmp:
-            layer = binary_layer("kube-router", {"/usr/local/bin/kube-router": gobuild.binary("kube-router")}, Path(tmp))
-            lkimages.docker_archive([lkimages.ArchiveImage(refs=[kube_router_ref()], layers=[tools_layer(), layer],
+        with tempfile.TemporaryDirectory(dir=shelf.work_dir("kind-kube-router")) as tmp:
+            layer = binary_layer("kube-router", {"/usr/local/bin/kube-router": shelf.path("kube-router")}, Path(tmp))
+            docker_archive([ArchiveImage(refs=[kube_router_ref()], layers=[tools_layer(), layer],
                                                            entrypoint=["/usr/local/bin/kube-router"])], out)
     return out
 
@@ -157,36 +159,36 @@ def write_archives(bin_dir: Path) -> None:
             raise RuntimeError(f"kubeadm asks for no {part} image: {want}")
         return refs
 
-    k8s = lkbuild.build_kubernetes()
-    bins = lkbuild.binaries()
+    k8s = shelf.build("kubernetes")
+    bins = {n: shelf.path(n) for n in ("etcd", "etcdctl", "etcdutl", "coredns", "pause")}
     tools = tools_layer()
     work = bin_dir / ".layers"
     work.mkdir()
     try:
-        def component(name: str, with_tools: bool = False) -> lkimages.ArchiveImage:
+        def component(name: str, with_tools: bool = False) -> ArchiveImage:
             layer = binary_layer(name, {f"/usr/local/bin/{name}": k8s / name}, work)
-            return lkimages.ArchiveImage(refs=asked(name), layers=[tools, layer] if with_tools else [layer])
+            return ArchiveImage(refs=asked(name), layers=[tools, layer] if with_tools else [layer])
 
         pause = binary_layer("pause", {"/pause": bins["pause"]}, work)
         extras = [
-            lkimages.ArchiveImage(refs=asked("etcd"), layers=[binary_layer("etcd", {
+            ArchiveImage(refs=asked("etcd"), layers=[binary_layer("etcd", {
                 f"/usr/local/bin/{n}": bins[n] for n in ("etcd", "etcdctl", "etcdutl")}, work)]),
-            lkimages.ArchiveImage(refs=asked("coredns"), entrypoint=["/coredns"],
+            ArchiveImage(refs=asked("coredns"), entrypoint=["/coredns"],
                                   layers=[binary_layer("coredns", {"/coredns": bins["coredns"]}, work)]),
-            lkimages.ArchiveImage(refs=sorted(set(asked("pause") + [kind["sandboxImage"]])),
+            ArchiveImage(refs=sorted(set(asked("pause") + [kind["sandboxImage"]])),
                                   entrypoint=["/pause"], layers=[pause]),
-            lkimages.ArchiveImage(refs=[kind["kindnetdImage"]], entrypoint=["/pause"], layers=[pause]),
-            lkimages.ArchiveImage(refs=[kind["storageProvisionerImage"]], layers=[binary_layer(
+            ArchiveImage(refs=[kind["kindnetdImage"]], entrypoint=["/pause"], layers=[pause]),
+            ArchiveImage(refs=[kind["storageProvisionerImage"]], layers=[binary_layer(
                 "local-path-provisioner",
-                {"/usr/local/bin/local-path-provisioner": gobuild.binary("local-path-provisioner")}, work)]),
-            lkimages.ArchiveImage(refs=[kind["storageHelperImage"]], cmd=["/bin/sh"], layers=[tools]),
-            lkimages.ArchiveImage(refs=[kube_router_ref()], entrypoint=["/usr/local/bin/kube-router"],
+                {"/usr/local/bin/local-path-provisioner": shelf.path("local-path-provisioner")}, work)]),
+            ArchiveImage(refs=[kind["storageHelperImage"]], cmd=["/bin/sh"], layers=[tools]),
+            ArchiveImage(refs=[kube_router_ref()], entrypoint=["/usr/local/bin/kube-router"],
                                   layers=[tools, binary_layer("kube-router", {
-                                      "/usr/local/bin/kube-router": gobuild.binary("kube-router")}, work)]),
+                                      "/usr/local/bin/kube-router": shelf.path("kube-router")}, work)]),
         ]
-        lkimages.docker_archive([component("kube-apiserver"), *extras], bin_dir / "kube-apiserver.tar")
+        docker_archive([component("kube-apiserver"), *extras], bin_dir / "kube-apiserver.tar")
         for name in ("kube-controller-manager", "kube-scheduler"):
-            lkimages.docker_archive([component(name)], bin_dir / f"{name}.tar")
-        lkimages.docker_archive([component("kube-proxy", with_tools=True)], bin_dir / "kube-proxy.tar")
+            docker_archive([component(name)], bin_dir / f"{name}.tar")
+        docker_archive([component("kube-proxy", with_tools=True)], bin_dir / "kube-proxy.tar")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from localkube import build as lkbuild
-from localkube.build import log
+from chartgen.versions import pin
+from tests.infra import shelf
+from tests.infra.shelf import log
 
-from . import base_image, dockerd, gobuild, node_images, paths
+from . import base_image, dockerd, node_images
 
 REPOSITORY = "localhost/chartgen/kind-node"
 RECIPE_VERSION = "1"   # bump when node_images or this module change what goes into the image
@@ -30,18 +31,18 @@ PINS = ["KUBERNETES_VERSION", "ETCD_VERSION", "COREDNS_VERSION", "KIND_VERSION",
 
 def tag() -> str:
     inputs = json.dumps([RECIPE_VERSION, node_images.TOOLS_VERSION, base_image.tag(),
-                         {k: paths.version(k) for k in PINS}])
-    return f"{REPOSITORY}:{paths.version('KUBERNETES_VERSION')}-{hashlib.sha256(inputs.encode()).hexdigest()[:10]}"
+                         {k: pin(k) for k in PINS}])
+    return f"{REPOSITORY}:{pin('KUBERNETES_VERSION')}-{hashlib.sha256(inputs.encode()).hexdigest()[:10]}"
 
 
 def server_tarball(out: Path) -> Path:
     """kubernetes-server-linux-amd64.tar.gz as kind's `--type file` reads it."""
-    k8s = lkbuild.build_kubernetes()
+    k8s = shelf.build("kubernetes")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         top = Path(tmp) / "kubernetes"
         bin_dir = top / "server" / "bin"
         bin_dir.mkdir(parents=True)
-        (top / "version").write_text(paths.version("KUBERNETES_VERSION") + "\n")
+        (top / "version").write_text(pin("KUBERNETES_VERSION") + "\n")
         for name in ("kubeadm", "kubelet", "kubectl"):
             shutil.copy2(k8s / name, bin_dir / name)
         node_images.write_archives(bin_dir)
@@ -55,9 +56,9 @@ def build(force: bool = False) -> str:
     if base_image.exists(ref) and not force:
         return ref
     base = base_image.build()
-    kind = gobuild.kind()
+    kind = shelf.path("kind")
     t0 = time.monotonic()
-    work = paths.build_dir("node-image")
+    work = shelf.work_dir("kind-node-image")
     tarball = server_tarball(work / "kubernetes-server-linux-amd64.tar.gz")
     log(f"kubernetes-server tarball ready in {time.monotonic() - t0:.0f}s "
         f"({tarball.stat().st_size >> 20} MiB); kind build node-image {ref}")
