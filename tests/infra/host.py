@@ -18,7 +18,10 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "iptables": ("iptables",),                    # a bridge's FORWARD rule; cut-off pods' rules
     "util-linux": ("nsenter", "unshare"),         # entering a pod's network namespace on kind
     "mount": ("mount", "umount"),                 # container roots (overlayfs + bind mounts)
-    "coreutils": ("chroot", "env", "tar", "timeout"),
+    "coreutils": ("chroot", "env", "timeout"),
+    "tar": ("tar",),
+    "dpkg": ("dpkg-query", "update-alternatives"),
+    "apt": ("apt-get",),
     "procps": ("pgrep",),
     "debootstrap": ("debootstrap",),              # image root file systems (Debian trixie)
     "docker.io": ("dockerd", "docker"),           # the project's own engine for kind
