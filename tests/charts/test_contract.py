@@ -464,7 +464,7 @@ def test_scripts_pass_shellcheck(case):
     import shutil
     import subprocess
 
-    assert shutil.which("shellcheck"), "shellcheck is missing (tools/install-host-deps.sh installs it)"
+    assert shutil.which("shellcheck"), "shellcheck is missing (make host-deps installs it)"
     scripts = sorted(Path(chart.path, "files").glob("*.sh"))
     # warnings and errors; sourced libraries set variables for their callers (SC2034), and
     # `a= b=` lines set several empty variables on purpose (SC1007)
@@ -484,8 +484,9 @@ def test_checkov_flags_only_the_choices_the_readme_explains(case, helm, tmp_path
     from tests.conftest import ROOT
 
     spec, chart = case
-    checkov = subprocess.run(["sh", "tools/install-checkov.sh"], cwd=ROOT, check=True, capture_output=True,
-                             text=True).stdout.split()[-1]
+    from tests.infra import shelf
+
+    checkov = str(shelf.path("checkov"))
     objects = helm.template(chart.path, spec.name, "db", _all_secrets_on(spec))
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(yaml.safe_dump_all(objects))

@@ -304,6 +304,9 @@ def tools(key: str) -> Tools:
         folder = root / d
         if folder.is_dir() and not folder.is_symlink():
             found |= {f"/{d}/{p.name}" for p in folder.iterdir() if os.path.lexists(p)}
+    for d in ("bin", "sbin"):   # merged /usr: /bin/x is /usr/bin/x
+        if (root / d).is_symlink():
+            found |= {f"/{d}/{p[len(f'/usr/{d}/'):]}" for p in list(found) if p.startswith(f"/usr/{d}/")}
     absent = set(entry.get("absent_here", [])) | {f for f in entry.get("files", []) if f not in found}
     return Tools(key, entry.get("shell", "none"), frozenset(found), frozenset(absent))
 

@@ -12,10 +12,7 @@ import time
 
 import pytest
 
-try:
-    from . import netns
-except ImportError:  # tests/runtime is not a package: its dir is on sys.path
-    import netns
+from tests.infra import netns
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or netns.shutil.which("ip") is None,
