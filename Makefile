@@ -10,8 +10,8 @@ export PATH := $(CHARTGEN_CACHE)/bin/helm-$(HELM_VERSION):$(PATH)
 PRESETS  := $(shell ls presets | grep -v '^_')
 # generate's arguments a preset needs for a demo (preset.yaml: example; a component's image)
 EXAMPLE  = $(PY) -c 'import sys; from chartgen.presets import load; print(" ".join(f"--{k} {v}" for k, v in load(sys.argv[1]).example.items()))'
-# the presets charts/ publishes (preset.yaml: published)
-PUBLISHED = $(shell $(PY) -c 'from chartgen.presets import published_names; print(" ".join(published_names()))')
+# the charts charts/ publishes, as name:preset:flavor (preset.yaml: published; one per flavor)
+PUBLISHED = $(shell $(PY) -c 'from chartgen.presets import published_charts; print(" ".join(":".join((c.name, c.preset, c.flavor or "")) for c in published_charts()))')
 PYTEST   ?= $(PY) -m pytest
 SHELF    := $(PY) -m tests.infra.shelf
 KIND     := $(PY) -m tests.infra.kind
@@ -44,11 +44,13 @@ demo: setup
 	  $(CHARTGEN) topology out/demo/$$p --namespace demo || exit 1; \
 	done
 
-## charts: regenerate charts/ (the repository's published charts) from the presets, and keep it a
-## Helm repository: each chart's .tgz (a version is packaged once, never rewritten) + index.yaml,
-## whose relative URLs helm resolves against wherever charts/ is served.
+## charts: regenerate charts/ (the repository's published charts) from the presets, one chart per
+## flavor (mysql and mariadb, redis and valkey), and keep it a Helm repository: each chart's .tgz
+## (a version is packaged once, never rewritten) + index.yaml, whose relative URLs helm resolves
+## against wherever charts/ is served.
 charts: setup
-	@for p in $(PUBLISHED); do $(CHARTGEN) generate --preset $$p --name $$p --output charts/$$p --force; done
+	@for c in $(PUBLISHED); do IFS=: read -r n p f <<< "$$c"; \
+	  $(CHARTGEN) generate --preset $$p $${f:+--flavor $$f} --name $$n --output charts/$$n --force || exit 1; done
 	@$(CHARTGEN) publish --repo-dir charts
 
 ## test-tools: what the tests without a cluster run, built before they start (cached in

@@ -16,6 +16,7 @@ _EXPORTS = {
     "load_preset": ("presets", "load"),
     "preset_names": ("presets", "names"),
     "published_preset_names": ("presets", "published_names"),
+    "published_charts": ("presets", "published_charts"),
     "errors": ("errors", None),
 }
 __all__ = sorted(_EXPORTS)

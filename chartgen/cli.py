@@ -103,6 +103,7 @@ def cmd_install(args) -> int:
         chart=args.chart,
         chart_type=args.type,
         image=args.image,
+        flavor=args.flavor,
         values_files=args.values or [],
         sets=args.set or [],
         wait=args.wait,
@@ -271,6 +272,7 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--chart", type=Path, metavar="DIR", help="an already generated chart directory")
     ins.add_argument("--type", metavar="TYPE", help="with --preset: the deployment type to generate")
     ins.add_argument("--image", metavar="IMAGE[:TAG]", help="with --preset: the main container's image")
+    ins.add_argument("--flavor", help="with --preset: the preset's flavor (e.g. mariadb, valkey); default: its first")
     ins.add_argument("--release", required=True)
     cluster_args(ins, False)
     ins.add_argument("--values", action="append", type=Path, metavar="FILE", help="install-time values")

@@ -138,6 +138,10 @@ def _context(inputs: Inputs, version: str | None = None) -> dict[str, Any]:
         "preset": spec,
         "chart_type": str(plain.get("type") or spec.default_type),
         "flavor": inputs.flavor.name if inputs.flavor else "",
+        # the flavor's server names (preset.yaml: flavors.<name>.engine), e.g. [[ engine.cli ]]
+        "engine": dict(inputs.flavor.engine) if inputs.flavor else {},
+        # the chart each flavor is published as in charts/ (flavor -> chart name)
+        "flavor_charts": {c.flavor: c.name for c in presets_mod.charts_of(spec) if c.flavor},
         "description": spec.description,
         "chart_version": version or spec.version,
         "app_version": tag.lstrip("v") or spec.version,

@@ -102,6 +102,17 @@ class Flavor:
     # what this flavor changes of the preset's workloads, by component: {component: {key: value}}
     # with preset.yaml's keys (e.g. a port only this flavor's pods open)
     workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # generation-time names the preset's .j2 files use for this flavor's server (`engine` in
+    # their context: e.g. its product name and binaries, [[ engine.cli ]])
+    engine: dict[str, str] = field(default_factory=dict)
+    # what this flavor's chart says about itself where it differs from the preset's
+    # (Chart.yaml: description, keywords, home, sources, license, kubeVersion)
+    chart: dict[str, Any] = field(default_factory=dict)
+    # the name charts/ publishes this flavor's chart under ("" = the rule in published_charts:
+    # the preset's name for its first flavor, the flavor's name for the others)
+    chart_name: str = ""
+    # None = as the preset (preset.yaml: published)
+    published: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +193,9 @@ class Preset:
         raise InvalidValueError(f"--flavor {name!r}: preset {self.name} has flavors {valid}; choose one of them")
 
     def for_flavor(self, flavor: Flavor | None) -> "Preset":
-        """This preset as FLAVOR shapes it: its workloads with the flavor's changes laid over."""
-        if flavor is None or not flavor.workloads:
+        """This preset as FLAVOR shapes it: its workloads with the flavor's changes laid over,
+        and its chart's description and metadata where the flavor declares its own."""
+        if flavor is None or not (flavor.workloads or flavor.chart):
             return self
         where = f"{self.path / 'preset.yaml'}: flavors.{flavor.name}.workloads"
         unknown = set(flavor.workloads) - {w.component for w in self.workloads}
@@ -194,7 +206,14 @@ class Preset:
             if w.component in flavor.workloads else w
             for w in self.workloads
         )
-        return dataclasses.replace(self, workloads=workloads)
+        meta = flavor.chart
+        chart = ChartMeta(
+            keywords=tuple(meta.get("keywords", self.chart.keywords)), home=meta.get("home", self.chart.home),
+            sources=tuple(meta.get("sources", self.chart.sources)), license=meta.get("license", self.chart.license),
+            kube_version=meta.get("kubeVersion", self.chart.kube_version),
+        )
+        return dataclasses.replace(self, workloads=workloads, chart=chart,
+                                   description=meta.get("description", self.description))
 
     def max_name_length(self) -> int:
         """Longest chart name whose derived object names fit Kubernetes' limits.
@@ -235,15 +254,32 @@ def _workload(data: dict[str, Any], where: str) -> Workload:
     return w
 
 
+FLAVOR_KEYS = {"description", "images", "values", "workloads", "engine", "chart", "chartName", "published"}
+FLAVOR_CHART_KEYS = {"description", "keywords", "home", "sources", "license", "kubeVersion"}
+
+
+def _flavor(name: str, data: dict[str, Any], where: str) -> Flavor:
+    unknown = set(data) - FLAVOR_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown flavor keys {sorted(unknown)}")
+    chart = dict(data.get("chart") or {})
+    if set(chart) - FLAVOR_CHART_KEYS:
+        raise ValueError(f"{where}.chart: unknown keys {sorted(set(chart) - FLAVOR_CHART_KEYS)}")
+    published = data.get("published")
+    return Flavor(
+        name, data.get("description", ""), dict(data.get("images") or {}), dict(data.get("values") or {}),
+        {w["component"]: {k: v for k, v in w.items() if k != "component"} for w in data.get("workloads") or ()},
+        engine={str(k): str(v) for k, v in (data.get("engine") or {}).items()}, chart=chart,
+        chart_name=str(data.get("chartName") or ""), published=None if published is None else bool(published),
+    )
+
+
 def parse(data: dict[str, Any], path: Path) -> Preset:
     """preset.yaml as data -> Preset; a malformed declaration names its file and key."""
     where = str(path / "preset.yaml")
     chart = data.get("chart") or {}
-    flavors = tuple(
-        Flavor(name, f.get("description", ""), dict(f.get("images") or {}), dict(f.get("values") or {}),
-               {w["component"]: {k: v for k, v in w.items() if k != "component"} for w in f.get("workloads") or ()})
-        for name, f in (data.get("flavors") or {}).items()
-    )
+    flavors = tuple(_flavor(str(name), f or {}, f"{where}: flavors.{name}")
+                    for name, f in (data.get("flavors") or {}).items())
     types = tuple(data.get("types") or ("stateful-multi",))
     bad = [t for t in types if t not in TYPES]
     if bad:
@@ -300,3 +336,45 @@ def all_presets() -> list[Preset]:
 def published_names() -> list[str]:
     """The presets whose chart charts/ publishes (a component chart needs the user's image)."""
     return [p.name for p in all_presets() if p.published]
+
+
+@dataclass(frozen=True)
+class PublishedChart:
+    """One chart of charts/: NAME, generated from PRESET with FLAVOR (None: a preset without
+    flavors)."""
+
+    name: str
+    preset: str
+    flavor: str | None = None
+
+    def generate_args(self) -> dict[str, Any]:
+        """chartgen.generate()'s arguments that make this chart (besides its output)."""
+        return {"preset": self.preset, "name": self.name, "flavor": self.flavor}
+
+
+def charts_of(spec: Preset) -> list[PublishedChart]:
+    """The charts charts/ publishes of SPEC: one per flavor (preset.yaml: a flavor's
+    `chartName`, else the preset's name for the first flavor and the flavor's name for the
+    others; `published: false` leaves one out), or one of the preset itself."""
+    if not spec.flavors:
+        return [PublishedChart(spec.name, spec.name)] if spec.published else []
+    out = []
+    for i, flavor in enumerate(spec.flavors):
+        published = spec.published if flavor.published is None else flavor.published
+        if published:
+            out.append(PublishedChart(flavor.chart_name or (spec.name if i == 0 else flavor.name), spec.name, flavor.name))
+    return out
+
+
+def published_charts() -> list[PublishedChart]:
+    """Every chart charts/ publishes, by name: each published preset's, one per flavor."""
+    charts = [c for spec in all_presets() for c in charts_of(spec)]
+    seen: dict[str, PublishedChart] = {}
+    for c in charts:
+        if c.name in seen:
+            other = seen[c.name]
+            raise ValueError(f"chart name {c.name!r} is published twice: preset {other.preset} flavor {other.flavor} "
+                             f"and preset {c.preset} flavor {c.flavor}; give one a flavor `chartName`")
+        seen[c.name] = c
+    return sorted(charts, key=lambda c: c.name)
+

@@ -257,6 +257,7 @@ def install(
     chart: Path | None = None,
     chart_type: str | None = None,
     image: str | None = None,
+    flavor: str | None = None,
     values_files: list[Path] | tuple = (),
     sets: list[str] | tuple = (),
     wait: bool = False,
@@ -277,11 +278,17 @@ def install(
     if chart is not None and (chart_type or image):
         raise InvalidValueError("--type/--image: they choose how --preset generates a chart; with --chart, "
                                 "set the chart's values instead (--set type=..., --set image.repository=...)")
+    if chart is not None and flavor:
+        raise InvalidValueError("--flavor: it chooses how --preset generates a chart; a chart directory has its flavor")
     with tempfile.TemporaryDirectory(prefix="chartgen-install-") as tmp:
         if chart is None:
             from .generator import generate
 
-            chart_dir = generate(preset, preset, type=chart_type, image=image, output=Path(tmp) / preset).path
+            from .presets import charts_of, load
+
+            # the chart is named as charts/ publishes the flavor (mariadb, valkey)
+            name = next((c.name for c in charts_of(load(preset)) if flavor and c.flavor == flavor), preset)
+            chart_dir = generate(preset, name, flavor=flavor, type=chart_type, image=image, output=Path(tmp) / name).path
         else:
             chart_dir = Path(chart)
         overrides = install_values(chart_dir, list(values_files), list(sets))

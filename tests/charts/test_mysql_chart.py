@@ -37,7 +37,7 @@ def test_default_flavor_is_mysql_84_and_each_flavor_its_official_image(flavored,
     assert {c[n]["image"] for n in c} == {image}
     assert chart.metadata["annotations"]["chartgen.io/flavor"] == flavor
     assert chart.metadata["appVersion"] == image.rsplit(":", 1)[1]
-    assert image.startswith("docker.io/library/mysql:8.4." if flavor == "mysql" else "docker.io/library/mariadb:11.4.")
+    assert image.startswith("docker.io/library/mysql:8.4." if flavor == "mysql" else "docker.io/library/mariadb:11.8.")
     default = chartgen.generate("mysql", "x", output=chart.path.parent.parent / f"default-{flavor}" / "x")
     assert default.metadata["annotations"]["chartgen.io/flavor"] == "mysql"
 

@@ -2,6 +2,8 @@
 what every preset keeps: lint matrix, counts, peers, PDB, affinity, secrets, policy)."""
 
 import base64
+import re
+import subprocess
 
 import pytest
 
@@ -247,3 +249,119 @@ def test_the_type_value_decides_the_sentinels(redis_chart, helm):
     assert "redis-sentinel" not in {o["metadata"]["name"] for o in objects if o["kind"] == "Service"}
     multi = _containers(helm.template(redis_chart.path, "redis", values={"replicaCount": 1}))
     assert list(multi) == ["redis", "sentinel", "agent", "kubectl"]
+
+
+# -- flavors: redis (the default) and valkey ------------------------------------------------------
+FLAVORS = {"redis": "REDIS_IMAGE", "valkey": "VALKEY_IMAGE"}
+BINARIES = {"redis": ("redis-server", "redis-sentinel", "redis-cli"),
+            "valkey": ("valkey-server", "valkey-sentinel", "valkey-cli")}
+# every name `make install` of either server gives (valkey's adds redis-* links to its own)
+REDIS_NAMES = re.compile(r"\bredis-(server|sentinel|cli|benchmark|check-aof|check-rdb)\b")
+
+
+@pytest.fixture(scope="module")
+def valkey_chart(tmp_path_factory):
+    return chartgen.generate("redis", "valkey", flavor="valkey", output=tmp_path_factory.mktemp("valkey") / "valkey")
+
+
+@pytest.fixture(scope="module", params=list(FLAVORS))
+def flavored(request, redis_chart, valkey_chart):
+    return request.param, {"redis": redis_chart, "valkey": valkey_chart}[request.param]
+
+
+def _chart_text(chart, *folders):
+    return {p.relative_to(chart.path).as_posix(): p.read_text()
+            for folder in folders for p in sorted((chart.path / folder).rglob("*")) if p.is_file()}
+
+
+def test_each_flavor_runs_its_official_image_and_its_own_binaries(flavored, helm):
+    flavor, chart = flavored
+    server, sentinel, cli = BINARIES[flavor]
+    image = pin(FLAVORS[flavor])
+    assert image.startswith("docker.io/library/redis:8." if flavor == "redis" else "docker.io/valkey/valkey:8.1.")
+    assert chart.metadata["annotations"]["chartgen.io/flavor"] == flavor
+    assert chart.metadata["appVersion"] == image.rsplit(":", 1)[1]
+    objects = helm.template(chart.path, flavor)
+    c = _containers(objects)
+    assert c["redis"]["image"] == c["sentinel"]["image"] == c["agent"]["image"] == image
+    assert _kind(objects, "Pod")["spec"]["containers"][0]["image"] == image  # the helm test
+    files = _chart_text(chart, "files")
+    assert f'exec {server} "$conf"' in files["files/start-redis.sh"]
+    assert f'exec {sentinel} "$SENTINEL_CONF"' in files["files/start-sentinel.sh"]
+    assert files["files/lib.sh"].count(f'timeout "${{CLI_TIMEOUT:-2}}" {cli} -h') == 4
+    notes = helm.run(["install", flavor, str(chart.path), "--dry-run=client"])
+    assert f"{cli} -p 26379 SENTINEL get-master-addr-by-name mymaster" in notes
+    assert ("Valkey with Sentinel" if flavor == "valkey" else "Redis with Sentinel") in notes
+    # a chart generated without --flavor is the redis flavor
+    default = chartgen.generate("redis", "x", output=chart.path.parent.parent / f"default-{flavor}" / "x")
+    assert default.metadata["annotations"]["chartgen.io/flavor"] == "redis"
+
+
+def test_a_valkey_chart_calls_valkey_names_only(valkey_chart, redis_chart, helm):
+    """The valkey image also has redis-* links to its binaries (valkey's `make install`), but the
+    chart does not lean on them: no script, template, NOTES or README text of it names a redis-*
+    program, and every valkey-* program it names is in the image (tests/images/manifest.yaml).
+    The values and their descriptions (values.yaml, the schema, the README's values table) keep
+    the preset's Redis names in both flavors."""
+    try:  # the default images' tool sets (tests/images/manifest.yaml), as the harness provides them
+        from tests.infra.images import tools
+    except ImportError:
+        from tests.images.toolbox import tools
+
+    texts = _chart_text(valkey_chart, "files", "templates")
+    texts["README.md"] = (valkey_chart.path / "README.md").read_text().split("\n## Values\n")[0]
+    texts["NOTES"] = helm.run(["install", "valkey", str(valkey_chart.path), "--dry-run=client"])
+    found = {name: REDIS_NAMES.findall(text) for name, text in texts.items() if REDIS_NAMES.search(text)}
+    # the README lists both flavors' binaries in its flavor list, and says redis-cli reads REDISCLI_AUTH
+    readme = [ln for ln in texts.pop("README.md").splitlines() if REDIS_NAMES.search(ln)]
+    found.pop("README.md", None)
+    assert not found, f"the valkey chart names redis programs: {found}"
+    assert all("--flavor redis" in ln or "`redis-cli` and `valkey-cli`" in ln for ln in readme), readme
+    image = tools("VALKEY_IMAGE")
+    scripts = "\n".join(t for n, t in texts.items() if n.startswith(("files/", "templates/")))
+    named = set(re.findall(r"\bvalkey-[a-z-]+\b", scripts))
+    assert named == {"valkey-server", "valkey-sentinel", "valkey-cli"}
+    for program in named:
+        image.resolve(program)  # raises MissingTool when the image has no such program
+    # and the redis chart knows nothing of valkey but its README's flavor list
+    redis_texts = _chart_text(redis_chart, "files", "templates")
+    assert not [n for n, t in redis_texts.items() if "valkey" in t.lower()]
+
+
+def test_a_valkey_chart_describes_valkey(valkey_chart):
+    meta = valkey_chart.metadata
+    assert meta["name"] == "valkey" and meta["description"].startswith("Valkey with Sentinel")
+    assert meta["home"] == "https://valkey.io" and "valkey" in meta["keywords"]
+    assert meta["annotations"]["chartgen.io/preset"] == "redis"
+    assert "image: docker.io/valkey/valkey:8.1." in meta["annotations"]["artifacthub.io/images"]
+    readme = (valkey_chart.path / "README.md").read_text()
+    assert "flavor `valkey`" in readme and "`valkey-server` and `valkey-sentinel`" in readme
+    assert "official `valkey/valkey` image" in readme
+
+
+def test_the_password_reaches_valkey_cli_in_its_environment_never_its_command_line(valkey_chart, helm, tmp_path):
+    """valkey-cli 8.1 reads REDISCLI_AUTH (VALKEYCLI_AUTH only from Valkey 9.0): the chart's
+    client calls, run with a stand-in valkey-cli that records what it gets, pass the password
+    there and never as an argument; the containers get it from the Secret, not the command."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    record = tmp_path / "calls"
+    (fake / "valkey-cli").write_text('#!/bin/sh\nprintf "argv=%s auth=%s vauth=%s\\n" "$*" "${REDISCLI_AUTH:-}" '
+                                     f'"${{VALKEYCLI_AUTH:-}}" >>"{record}"\necho PONG\n')
+    (fake / "valkey-cli").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "SCRIPTS_DIR": str(valkey_chart.path / "files"), "REPLICAS": "3",
+           "SERVER_PORT": "6379", "SENTINEL_PORT": "26379", "MASTER_SET": "mymaster", "POD_NAME": "v-0",
+           "PEERS": "v-0.h v-1.h v-2.h", "REDIS_PASSWORD": "s3cr3t-data", "SENTINEL_PASSWORD": "s3cr3t-sent"}
+    script = f'. {valkey_chart.path / "files" / "lib.sh"}; rcli v-1.h PING; scli v-2.h SENTINEL MASTER mymaster'
+    proc = subprocess.run(["/bin/dash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    calls = record.read_text().splitlines()
+    assert calls == ["argv=-h v-1.h -p 6379 PING auth=s3cr3t-data vauth=",
+                     "argv=-h v-2.h -p 26379 SENTINEL MASTER mymaster auth=s3cr3t-sent vauth="]
+    for name, c in _containers(helm.template(valkey_chart.path, "valkey")).items():
+        command = " ".join(c.get("command", []) + c.get("args", []))
+        assert "PASSWORD" not in command and "-a " not in command, name
+        if name != "kubectl":
+            assert _env(c)["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "valkey-auth", "key": "redis-password"}}
+    for text in _chart_text(valkey_chart, "files").values():
+        assert not re.search(r"valkey-cli[^\n]*\s(-a|--pass|--askpass)\b", text)

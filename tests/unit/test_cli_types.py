@@ -190,3 +190,9 @@ def test_install_type_and_image_go_with_preset_only(tmp_path):
     proc = run_cli("install", "--chart", str(chart), "--release", "r", "--type", "stateful-single")
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode != 0 and len(lines) == 1 and "--type/--image" in lines[0] and "--set type=" in lines[0]
+    proc = run_cli("install", "--chart", str(chart), "--release", "r", "--flavor", "valkey")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0 and len(lines) == 1 and "--flavor" in lines[0] and "has its flavor" in lines[0]
+    proc = run_cli("install", "--preset", "redis", "--release", "r", "--flavor", "keydb")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0 and len(lines) == 1 and "flavors redis, valkey" in lines[0]
