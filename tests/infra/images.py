@@ -154,9 +154,19 @@ RECIPES: dict[str, Recipe] = {
     "redis": Recipe("REDIS_IMAGE", packages=["redis-server", "redis-sentinel", "redis-tools"], cmd=["redis-server"],
                     commands=["groupmod -g 999 redis && usermod -u 999 -g 999 redis"
                               " && chown -R 999:999 /etc/redis /var/lib/redis"]),
+    # valkey/valkey:8.1 (trixie-slim + valkey 8.1): trixie's valkey-server/-sentinel/-tools 8.1, the
+    # redis-* links the image's `make install` makes, uid/gid 999 like the image
+    "valkey": Recipe("VALKEY_IMAGE", packages=["valkey-server", "valkey-sentinel", "valkey-tools"],
+                     cmd=["valkey-server"],
+                     commands=["for n in server cli sentinel benchmark check-aof check-rdb; do "
+                               "ln -s /usr/bin/valkey-$n /usr/local/bin/redis-$n; done",
+                               "groupmod -g 999 valkey && usermod -u 999 -g 999 valkey"
+                               " && chown -R 999:999 /etc/valkey /var/lib/valkey"]),
     # mariadb:11.8 (Ubuntu noble + MariaDB's packages): trixie's MariaDB 11.8, the image's tool set
+    # (the mysql* names trixie's packages still carry are pruned: the image has none)
     "mariadb": Recipe("MARIADB_IMAGE", packages=["mariadb-server", "mariadb-client", "mariadb-backup", "socat",
-                                                 "procps", "psmisc", "gawk", "openssl"], cmd=["mariadbd"]),
+                                                 "procps", "psmisc", "gawk", "openssl", "iproute2", "lsof", "rsync",
+                                                 "gosu"], cmd=["mariadbd"]),
     # mysql:8.4 (Oracle Linux 9): its shell and userland; mysqld itself has no stand-in here
     "mysql": Recipe("MYSQL_IMAGE", packages=["gawk", "curl", "openssl"]),
     # mongo:8.0 (Ubuntu noble): its shell and userland; mongod and mongosh have no stand-in here

@@ -1,11 +1,11 @@
-"""The redis chart's pods as processes (tests/infra/pods.py), plus Redis' own clients.
+"""The redis chart's pods as processes (tests/infra/pods.py), plus the engine's own client.
 
-Each "pod" runs its rendered containers — redis (start-redis.sh -> redis-server), sentinel
-(start-sentinel.sh -> redis-sentinel) and the agent — in the Redis image's stand-in (Debian
-trixie's redis-server, redis-sentinel and redis-cli 8.0 on a userland pruned to the official
-image's). Not run: the kubectl sidecar (no Kubernetes API here); the agent then skips its
-labels and only records the role it sees, which the tests read. redis-cli runs in the pod's
-redis container, as `kubectl exec` would run it.
+Each "pod" runs its rendered containers — redis (start-redis.sh -> the server), sentinel
+(start-sentinel.sh -> the sentinel) and the agent — in its image's stand-in (Debian trixie's
+redis-server, redis-sentinel and redis-cli 8.0, or valkey-server, valkey-sentinel and valkey-cli
+8.1, on a userland pruned to the official image's). Not run: the kubectl sidecar (no Kubernetes
+API here); the agent then skips its labels and only records the role it sees, which the tests
+read. The client runs in the pod's redis container, as `kubectl exec` would run it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from tests.infra.pods import Pods
 
 
 class RedisPods(Pods):
-    def __init__(self, objects: list[dict[str, Any]], workdir: Path, net: PodNetwork):
+    def __init__(self, objects: list[dict[str, Any]], workdir: Path, net: PodNetwork, engine: str = "redis"):
+        self.engine = engine   # redis | valkey: the flavor's programs (<engine>-server, -sentinel, -cli)
         # no Kubernetes API here: the kubectl sidecar does not run (role labels are off,
         # the agent still records the role it sees)
         super().__init__(objects, workdir, net, skip_images=("KUBECTL_IMAGE",))
@@ -42,7 +43,7 @@ class RedisPods(Pods):
         password = env.get("SENTINEL_PASSWORD" if sentinel else "REDIS_PASSWORD")
         if auth and password:
             run_env["REDISCLI_AUTH"] = password
-        argv = ["redis-cli", "-h", host or "127.0.0.1", "-p", port, *args]
+        argv = [f"{self.engine}-cli", "-h", host or "127.0.0.1", "-p", port, *args]
         return self.run(via, "redis", argv, env=run_env, timeout=timeout)
 
     def out(self, via: int, *args: str, **kw) -> str:

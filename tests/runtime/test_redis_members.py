@@ -1,10 +1,10 @@
-"""Member-level runtime test of the redis chart with real redis-server and redis-sentinel.
-
-Debian's redis-server/redis-sentinel (no Kubernetes): one network namespace per pod, the pods'
-FQDNs resolving inside each; every pod runs its rendered containers (start-redis.sh ->
-redis-server, start-sentinel.sh -> redis-sentinel, the agent) with exactly the command lines,
-environment and volumes the rendered StatefulSet gives it. The tests run in order on one
-3-pod cluster (auth on, the chart's default timings: down-after 5 s).
+"""Member-level runtime test of the redis chart, both flavors, with real servers and sentinels:
+Debian trixie's redis-server/redis-sentinel 8.0 (flavor redis) and valkey-server/valkey-sentinel
+8.1 (flavor valkey), no Kubernetes: one network namespace per pod, the pods' FQDNs resolving
+inside each; every pod runs its rendered containers (start-redis.sh -> the server,
+start-sentinel.sh -> the sentinel, the agent) in its image's root with exactly the command lines,
+environment and volumes the rendered StatefulSet gives it. The tests run in order on one 3-pod
+cluster per flavor (auth on, the chart's default timings: down-after 5 s).
 """
 
 import os
@@ -30,9 +30,14 @@ FQDN = "redis-node-{i}.redis-headless.default.svc.cluster.local"
 ACKED = 200
 
 
+@pytest.fixture(scope="module", params=["redis", "valkey"])
+def flavor(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def chart(tmp_path_factory):
-    return chartgen.generate("redis", "redis", output=tmp_path_factory.mktemp("chart") / "redis")
+def chart(tmp_path_factory, flavor):
+    return chartgen.generate("redis", "redis", flavor=flavor, output=tmp_path_factory.mktemp("chart") / "redis")
 
 
 def _hosts(n):
@@ -40,10 +45,10 @@ def _hosts(n):
 
 
 @pytest.fixture(scope="module")
-def cluster(chart, tmp_path_factory):
+def cluster(chart, flavor, tmp_path_factory):
     objects = Helm().template(chart.path, "redis", NS)
     with PodNetwork(_hosts(3)) as net:
-        yield RedisPods(objects, tmp_path_factory.mktemp("pods"), net)
+        yield RedisPods(objects, tmp_path_factory.mktemp("pods"), net, engine=flavor)
 
 
 def _log(cluster, i):
@@ -236,7 +241,7 @@ def test_a_sentinel_in_tilt_mode_does_not_hold_the_handover_up(cluster):
     preStop hook must ask another sentinel."""
     master = cluster.healthy(range(3))
     first = next(i for i in range(3) if i != master)  # the sentinel the hook would ask first
-    pid = cluster.pid(first, "redis-sentinel")
+    pid = cluster.pid(first, f"{cluster.engine}-sentinel")
     os.kill(pid, signal.SIGSTOP)
     time.sleep(3)
     os.kill(pid, signal.SIGCONT)
@@ -276,11 +281,11 @@ def test_helm_test_script_fails_when_a_replica_is_down(cluster):
     cluster.wait("healthy", lambda: cluster.healthy(range(3)) == master)
 
 
-def test_single_pod_without_auth_serves_remote_clients(chart, tmp_path):
+def test_single_pod_without_auth_serves_remote_clients(chart, flavor, tmp_path):
     """auth.enabled=false: protected-mode must be off or only localhost could connect."""
     objects = Helm().template(chart.path, "redis", NS, {"replicaCount": 1, "auth": {"enabled": False}})
     with PodNetwork(_hosts(1)) as net:
-        pods = RedisPods(objects, tmp_path, net)
+        pods = RedisPods(objects, tmp_path, net, engine=flavor)
         pods.start(0)
         pods.wait("a single master its sentinel monitors", lambda: pods.healthy([0]) == 0)
         # connecting to its own FQDN is not a loopback connection
