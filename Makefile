@@ -15,7 +15,7 @@ EXAMPLE  = $(PY) -c 'import sys; from chartgen.presets import load; print(" ".jo
 PUBLISHED = $(shell $(PY) -c 'from chartgen.presets import published_names; print(" ".join(published_names()))')
 PYTEST   ?= $(PY) -m pytest
 
-.PHONY: setup host-deps helm etcd checkov demo charts test e2e e2e-local bench bench-cluster cluster-build cluster-up cluster-down local-build local-up local-down clean
+.PHONY: setup host-deps helm etcd checkov js-deps demo charts test e2e e2e-local bench bench-cluster cluster-build cluster-up cluster-down local-build local-up local-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -40,6 +40,15 @@ etcd:
 ## checkov: the peer linter the chart tests run, in its own virtualenv (CHECKOV_VERSION).
 checkov:
 	@sh tools/install-checkov.sh >/dev/null
+
+## js-deps: the real mongosh and bson the mongodb preset's JavaScript is tested with (tests/js:
+## package.json pins them, package-lock.json the tree; npm's cache in $(CHARTGEN_CACHE)/npm).
+## Installed again only when one of those two files changed.
+js-deps: tests/js/node_modules/.installed
+
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --cache "$(CHARTGEN_CACHE)/npm" --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## demo: the main job on the embedded presets; no cluster needed.
 demo: setup
