@@ -16,7 +16,7 @@ PYTEST   ?= $(PY) -m pytest
 SHELF    := $(PY) -m tests.infra.shelf
 KIND     := $(PY) -m tests.infra.kind
 
-.PHONY: setup host-deps helm demo charts test test-tools e2e bench cluster-build cluster-up cluster-down clean
+.PHONY: setup host-deps helm js-deps demo charts test test-tools e2e bench cluster-build cluster-up cluster-down clean
 
 ## setup: virtualenv + Python deps + the real helm CLI (built from its Go module). Idempotent.
 setup: $(VENV)/.installed helm
@@ -33,6 +33,15 @@ helm: $(VENV)/.installed
 ## host-deps: every Debian package a test or build step uses, one installer (tests/infra/host.py).
 host-deps:
 	@python3 -m tests.infra.host
+
+## js-deps: the real mongosh and bson the mongodb preset's JavaScript is tested with (tests/js:
+## package.json pins them, package-lock.json the tree; npm's cache in $(CHARTGEN_CACHE)/npm).
+## Installed again only when one of those two files changed.
+js-deps: tests/js/node_modules/.installed
+
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --cache "$(CHARTGEN_CACHE)/npm" --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## demo: the main job on the embedded presets; no cluster needed.
 demo: setup
@@ -54,9 +63,9 @@ charts: setup
 	@$(CHARTGEN) publish --repo-dir charts
 
 ## test-tools: what the tests without a cluster run, built before they start (cached in
-## $(CHARTGEN_CACHE)): etcd, kube-apiserver and kubectl from their Go modules, checkov, and the
-## test images' roots (Debian trixie, each pruned to its default image's tools).
-test-tools: setup host-deps
+## $(CHARTGEN_CACHE)): etcd, kube-apiserver and kubectl from their Go modules, checkov, mongosh and
+## bson (npm), and the test images' roots (Debian trixie, each pruned to its default image's tools).
+test-tools: setup host-deps js-deps
 	@$(SHELF) etcd kube-apiserver kubectl checkov >/dev/null
 	@$(PY) -m tests.infra.images --roots >/dev/null
 

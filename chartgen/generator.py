@@ -91,7 +91,7 @@ def generate(
         direct=direct,
     )
     _check_required(spec, chart_values)
-    values_mod.validate(chart_values, schema, spec.replicas_field, spec.quorum)
+    values_mod.validate(chart_values, schema, spec.replicas_field, spec.quorum, spec.max_members_why)
 
     writable_dir(output.parent, "--output")
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=output.parent))

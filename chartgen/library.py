@@ -24,6 +24,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
+from . import topology
 from . import values as values_mod
 from .presets import Flavor, Preset, library_dir
 from .versions import image as pinned_image
@@ -234,12 +235,25 @@ def compose_schema(preset: Preset, chart_name: str) -> dict[str, Any]:
     for key in ("allOf", "if", "then", "else"):
         if key in own:
             schema[key] = _inline(own[key], defs)
+    if preset.quorum:
+        schema["allOf"] = schema.get("allOf", []) + [count_rule_schema(preset)]
     if "type" in properties:
         properties["type"]["enum"] = list(preset.types)
         rules = [single_type_rule(t, preset.replicas_field) for t in preset.types if t.endswith("-single")]
         if rules:
             schema["allOf"] = schema.get("allOf", []) + rules
     return schema
+
+
+def count_rule_schema(preset: Preset) -> dict[str, Any]:
+    """The member count rule of a majority preset with its reason: a count outside 1, 3, 5, 7
+    makes the rule require a property named after the rule (helm prints "missing property
+    'replicaCount must be 1, 3, 5 or 7: ...'" beside "value must be one of 1, 3, 5, 7")."""
+    parts = preset.replicas_field.split(".")
+    node: dict[str, Any] = {"not": {"enum": list(topology.ALLOWED_COUNTS)}}
+    for part in reversed(parts):
+        node = {"properties": {part: node}, "required": [part]}
+    return {"if": node, "then": {"required": [topology.count_rule(preset.replicas_field, preset.max_members_why)]}}
 
 
 def single_type_message(chart_type: str, field: str) -> str:

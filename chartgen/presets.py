@@ -165,6 +165,11 @@ class Preset:
         return self.main.quorum == "majority"
 
     @property
+    def max_members_why(self) -> str:
+        """Why a majority preset stops at topology.MAX_MEMBERS (preset.yaml: workloads[0].maxMembersWhy)."""
+        return str(self.main.declared.get("maxMembersWhy", "a larger majority only slows every write and election"))
+
+    @property
     def default_type(self) -> str:
         return self.types[0]
 
@@ -230,7 +235,7 @@ class Preset:
 def _workload(data: dict[str, Any], where: str) -> Workload:
     known = {"component", "kind", "nameSuffix", "replicasField", "quorum", "headlessSuffix", "ports",
              "peerPorts", "clientPorts", "podValues", "enabled", "portsFrom", "multiPorts",
-             "publishNotReadyAddresses", "claim", "persistence"}
+             "publishNotReadyAddresses", "claim", "persistence", "maxMembersWhy"}
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown workload keys {sorted(unknown)}")

@@ -25,8 +25,23 @@ def pdb_max_unavailable(members: int) -> int:
     return fault_tolerance(members)
 
 
-def odd_count_problem(field: str, members: int) -> str | None:
+# Largest member count of a chart where a majority decides (every majority preset: 1, 3, 5 or 7)
+MAX_MEMBERS = 7
+ALLOWED_COUNTS = tuple(range(1, MAX_MEMBERS + 1, 2))
+
+
+def count_rule(field: str, why: str) -> str:
+    """The rule a majority preset's member count follows, in words (schema and CLI say it)."""
+    allowed = ", ".join(map(str, ALLOWED_COUNTS[:-1])) + f" or {ALLOWED_COUNTS[-1]}"
+    return (f"{field} must be {allowed}: an odd count, so a partition always leaves one majority, "
+            f"and at most {MAX_MEMBERS}: {why}")
+
+
+def odd_count_problem(field: str, members: int, max_why: str = "") -> str | None:
     """Why ``members`` is not a good quorum size, or None when it is."""
+    if members > MAX_MEMBERS:
+        return (f"{field}={members}: at most {MAX_MEMBERS} members ({max_why or 'a larger majority only slows writes'}); "
+                f"use {MAX_MEMBERS} or fewer (1, 3, 5 or 7)")
     if members < 1:
         return f"{field}={members}: a cluster needs at least 1 member; use 1, 3 or 5"
     if members % 2 == 0:

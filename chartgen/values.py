@@ -143,7 +143,20 @@ def apply_overrides(
     return defaults
 
 
-def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str, quorum: bool) -> None:
+def _reasons(errors) -> list[str]:
+    """Reasons a rule gives as the name of a property it requires (library.single_type_rule,
+    library.count_rule_schema, a preset's allOf), however deep under allOf/if/then they failed."""
+    out = []
+    for e in errors:
+        head = str(e.message).rsplit(" is a required property", 1)[0]
+        if e.validator == "required" and " " in head:
+            out.append(head.strip("'\""))
+        out.extend(_reasons(e.context or []))
+    return out
+
+
+def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str, quorum: bool,
+             max_why: str = "") -> None:
     """Refuse values the chart would refuse at install time, with a one-line reason."""
     plain = yaml.safe_load(dump(values)) if isinstance(values, CommentedMap) else values
     replicas: Any = plain
@@ -156,7 +169,7 @@ def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str
             f"{replicas_field}={replicas}: type {chart_type} runs exactly one instance; set {replicas_field}=1, "
             f"or type={chart_type.replace('-single', '-multi')} for {replicas}")
     if quorum and isinstance(replicas, int):
-        problem = odd_count_problem(replicas_field, replicas)
+        problem = odd_count_problem(replicas_field, replicas, max_why)
         if problem:
             raise InvalidValueError(problem)
     validator = jsonschema.Draft7Validator(schema)
@@ -164,8 +177,7 @@ def validate(values: dict[str, Any], schema: dict[str, Any], replicas_field: str
     if errors:
         # a rule whose reason is the name of a property it requires (library.single_type_rule,
         # a preset's allOf) says that reason, not "... is a required property"
-        reasons = [e.message.rsplit(" is a required property", 1)[0].strip("'\"") for e in errors
-                   if e.validator == "required" and " " in str(e.message).rsplit(" is a required property", 1)[0]]
+        reasons = _reasons(errors)
         if reasons:
             raise InvalidValueError(f"{reasons[0]}; see values.schema.json")
         err = errors[0]

@@ -150,6 +150,91 @@ def test_even_and_empty_member_counts_are_refused(case, helm):
         chartgen.generate(spec.name, "x", replicas=4, output="/nonexistent/never-written")
 
 
+# -- helm-time refusals users can read ---------------------------------------------------------
+BARE = ("'not' failed", "'anyOf' failed", "'allOf' failed", "'oneOf' failed", "validation failed")
+
+
+def _bad_values(case):
+    """(values, what the refusal must say) for every value a rule (not a type) refuses in this
+    chart: member counts, a -single type's one instance, a preset's cross-field rules."""
+    spec, _ = case
+    field = spec.replicas_field
+    out = []
+    if presets.is_single(case.chart_type):
+        out.append(({field: 3}, f"{field} must be 1: type {case.chart_type} runs exactly one instance"))
+    elif spec.quorum:
+        for n in (2, 4, 6, 0, -1, 9, 1001):
+            out.append(({field: n}, f"{field} must be 1, 3, 5 or 7: an odd count"))
+    if spec.name == "redis" and not presets.is_single(case.chart_type):
+        out.append(({"sentinel": {"quorum": 1}}, "sentinel.quorum must be 0, 2 or 3 with replicaCount=3"))
+    if spec.name == "component":
+        if case.chart_type != "stateless-multi":
+            out.append(({"autoscaling": {"enabled": True}}, "autoscaling.enabled needs type stateless-multi"))
+        else:
+            out.append(({"persistence": {"enabled": True, "accessModes": ["ReadWriteOnce"]}},
+                        "persistence.accessModes must include ReadWriteMany with type stateless-multi"))
+    return out
+
+
+def _bare_lines(stderr: str) -> list[str]:
+    """Error lines of helm's schema report that say only that a combinator failed, with no line
+    under them saying why."""
+    lines = [ln for ln in stderr.splitlines() if ln.lstrip().startswith("- at ")]
+    bare = []
+    for i, line in enumerate(lines):
+        depth = len(line) - len(line.lstrip())
+        child = i + 1 < len(lines) and len(lines[i + 1]) - len(lines[i + 1].lstrip()) > depth
+        if line.rstrip().endswith(BARE) and not child:
+            bare.append(line.strip())
+    return bare
+
+
+def _dotted(values, prefix=""):
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _dotted(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}={json.dumps(value) if isinstance(value, list) else value}"
+
+
+def test_every_refusal_of_a_rule_names_it_at_helm_time_and_in_chartgen(case, helm):
+    """helm template and helm lint (the real helm: schema validation, then the templates) refuse
+    each bad value with the rule in words, never a bare "'not' failed" / "'anyOf' failed" /
+    "'allOf' failed"; chartgen generate refuses the same values naming the rule and the fix."""
+    spec, chart = case
+    for values, rule in _bad_values(case):
+        sets = list(_dotted(values))
+        with pytest.raises(HelmError) as err:
+            helm.template(chart.path, spec.name, values=values)
+        stderr = err.value.__cause__.stderr.decode()
+        assert rule in stderr.replace("\\'", "'"), f"{sets}: {stderr}"
+        assert not _bare_lines(stderr), f"{sets}: {_bare_lines(stderr)}"
+        with pytest.raises(InvalidValueError) as refused:
+            chartgen.generate(spec.name, "x", type=case.chart_type, sets=sets, output="/nonexistent/never-written",
+                              **spec.example)
+        message = str(refused.value)
+        field = sets[0].split("=")[0]
+        # the rule in words (the schema's own text) or the reason with the fix ("...; use 3 or 5")
+        assert field in message and (rule in message or "; use " in message or "; set " in message), message
+    lint_values = _bad_values(case)[:1]
+    for values, rule in lint_values:
+        args = ["lint", "--strict", str(chart.path)]
+        for item in _dotted(values):
+            args += ["--set-json" if "=[" in item else "--set", item]
+        with pytest.raises(HelmError) as err:
+            helm.run(args)
+        out = err.value.__cause__.stdout.decode() + err.value.__cause__.stderr.decode()
+        assert rule in out.replace("\\'", "'") and not _bare_lines(out), out
+
+
+def test_the_largest_counts_are_refused_with_the_engines_reason():
+    with pytest.raises(InvalidValueError, match=r"replicaCount=1001: at most 7 members \(the etcd FAQ"):
+        chartgen.generate("etcd", "x", replicas=1001, output="/nonexistent/never-written")
+    for name in ("etcd", "redis", "mysql", "mongodb"):
+        with pytest.raises(InvalidValueError, match=r"replicaCount=9: at most 7 members"):
+            chartgen.generate(name, "x", replicas=9, output="/nonexistent/never-written")
+
+
 # -- deployment types -----------------------------------------------------------------------
 def test_single_types_run_exactly_one_instance(case, helm):
     """A -single type: the schema refuses another count with the reason, the templates too

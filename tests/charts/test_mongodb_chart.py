@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_statefulset_runs_mongod_directly_with_replset_keyfile_and_auth(mongo_ch
     assert [x["name"] for x in pod["containers"]] == ["mongod", "agent"]
     mongod = c["mongod"]
     assert mongod["image"] == c["agent"]["image"] == c["prepare"]["image"] == pin("MONGO_IMAGE")
-    assert mongod["command"] == ["mongod"]
+    assert mongod["command"] == ["/bin/sh", "/scripts/mongod.sh"]  # exec mongod, after a resync's wipe
     assert mongod["args"] == ["--replSet=rs0", "--port=27017", "--bind_ip_all", "--dbpath=/data/db",
                               "--keyFile=/run/mongodb/keyfile", "--auth"]
     assert _mounts(mongod)["/data/db"]["name"] == "data"  # the image's VOLUME path: nothing shadows it
@@ -337,7 +338,7 @@ def test_every_script_parses_in_dash(mongo_chart):
     """/bin/sh of the mongo image is dash: every script the chart ships parses there."""
     scripts = sorted((mongo_chart.path / "files").glob("*.sh"))
     assert {s.name for s in scripts} >= {"common.sh", "lib.sh", "prepare.sh", "agent.sh", "probe.sh", "prestop.sh",
-                                         "test-cluster.sh"}
+                                         "test-cluster.sh", "mongod.sh"}
     for script in scripts:
         proc = subprocess.run(["dash", "-n", str(script)], capture_output=True, text=True)
         assert proc.returncode == 0, f"{script.name}: {proc.stderr}"
@@ -354,7 +355,7 @@ def test_every_javascript_file_parses_in_node(mongo_chart):
 
 
 # what the scripts call besides shell builtins (kubectl is the sidecar's own binary, copied)
-SCRIPT_TOOLS = ["mongosh", "timeout", "date", "sed", "cp", "mv", "chmod", "rm"]
+SCRIPT_TOOLS = ["mongosh", "mongod", "timeout", "env", "date", "sed", "tr", "cp", "mv", "chmod", "rm"]
 
 
 def test_the_scripts_call_only_what_the_mongo_image_holds(mongo_chart):
@@ -390,3 +391,168 @@ def test_prestop_never_holds_a_pod_when_neither_mongod_nor_the_api_answer(mongo_
     proc = _run(mongo_chart, "prestop.sh", PRESTOP_TIMEOUT="5", STATEFULSET="mongodb",
                 API_PROXY="http://127.0.0.1:1", POD_NAMESPACE="ns")
     assert proc.returncode == 0 and time.monotonic() - t0 < 10, proc
+
+
+# -- the agent's shell loop (agent.sh) and mongod.sh, in dash with the mongo image's tools ----------
+def _box(tmp_path, extra: dict[str, str]) -> Path:
+    """The mongo image's tools plus EXTRA (name -> script text, or a path to link): what the
+    image has that nothing here stands in for (mongosh, mongod, the kubectl sidecar's binary)."""
+    box = tmp_path / "box"
+    box.mkdir(parents=True)
+    for item in toolbox("MONGO_IMAGE").iterdir():
+        (box / item.name).symlink_to(item.resolve())
+    for name, body in extra.items():
+        if body.startswith("/"):
+            (box / name).symlink_to(body)
+        else:
+            (box / name).write_text("#!/bin/dash\n" + body)
+            (box / name).chmod(0o755)
+    return box
+
+
+def _agent(chart, tmp_path, box, **env):
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    base = {"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "JS_DIR": str(chart.path / "files"),
+            "POD_NAME": "mongodb-1", "PEERS": "mongodb-0.h.ns mongodb-1.h.ns mongodb-2.h.ns", "PORT": "27017",
+            "REPLICA_SET": "rs0", "INTERVAL": "60", "ROLE_LABEL": "chartgen.io/role", "STATEFULSET": "mongodb",
+            "TOPOLOGY": "mongodb-topology", "RECORD": "mongodb-replset", "MARKER": str(data / ".chartgen-empty-volume"),
+            "RESYNC_MARKER": str(data / ".chartgen-resync"), "API_PROXY": "http://127.0.0.1:1", "POD_NAMESPACE": "ns",
+            "TMPDIR": str(tmp_path), "HOME": str(tmp_path), **env}
+    return subprocess.Popen([str(box / "sh"), str(chart.path / "files" / "agent.sh")], env=base, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _stop(proc) -> str:
+    """SIGTERM to the agent; then whatever is left of its session (pause's sleep) goes. Its stderr."""
+    import signal
+
+    proc.terminate()
+    proc.wait(timeout=10)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.stderr.read()
+
+
+def _wait_for(path: Path, text: str, timeout: float = 60) -> str:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = path.read_text() if path.exists() else ""
+        if text in got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} never appeared in {path}: {path.read_text() if path.exists() else ''}")
+
+
+def test_the_agent_stops_at_once_on_sigterm_while_mongosh_runs(mongo_chart, tmp_path):
+    """A shell defers a trap while a foreground command runs: the agent, waiting in `$(mongosh
+    ...)` (up to 90 s), would outlive the pod's grace period. It waits for mongosh in the
+    background instead, and its trap stops mongosh too. The real mongosh (tests/js) runs the
+    real mongo.js against a port that accepts connections and never answers."""
+    import signal
+    import socket
+    import time
+
+    from tests.jsdeps import MONGOSH, node_modules
+
+    node_modules()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    box = _box(tmp_path, {"mongosh": str(MONGOSH), "node": shutil.which("node")})
+    proc = _agent(mongo_chart, tmp_path, box, PORT=str(port))
+    try:
+        conns = []
+        silent.settimeout(60)
+        conns.append(silent.accept())  # mongosh is connecting: the agent's round is under way
+        t0 = time.monotonic()
+        os.killpg(proc.pid, 0)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        silent.close()
+    assert proc.returncode == 0 and took < 2, f"the agent took {took:.1f} s to stop"
+    for _ in range(50):  # mongosh got SIGTERM from timeout: it exits too (the kubelet would kill it anyway)
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes of the agent's session still run 5 s later: {left}"
+
+
+KUBECTL = """
+printf '%s\\n' "$*" >>"$KUBE_LOG"
+case "$*" in
+*" get statefulset/"*) printf '3\\n%s\\n\\n' "$PEERS" ;;
+esac
+"""
+
+
+def test_a_new_primary_takes_the_primary_label_from_the_others_before_it_labels_itself(mongo_chart, tmp_path):
+    """After a failover that deletes no pod (a frozen or cut-off primary), the old primary's
+    agent cannot clear its label: the new primary's agent does, before it labels itself, so the
+    primary Service never selects two pods. mongosh and kubectl are stand-ins here (what the
+    agent does with their answers is under test; mongo.js is replayed in tests/unit)."""
+    box = _box(tmp_path, {"mongosh": "case $ACTION in agent) printf 'role primary\\nmember yes\\n' ;; esac\n",
+                          "kubectl": KUBECTL})
+    log = tmp_path / "kube.log"
+    proc = _agent(mongo_chart, tmp_path, box, KUBECTL_BIN=str(box / "kubectl"), KUBE_LOG=str(log))
+    try:
+        calls = _wait_for(log, "label --overwrite pod mongodb-1 chartgen.io/role=primary").splitlines()
+    finally:
+        _stop(proc)
+    patches = [i for i, c in enumerate(calls) if " patch pod " in c]
+    label = next(i for i, c in enumerate(calls) if "label --overwrite pod mongodb-1" in c)
+    assert [calls[i].split(" patch pod ")[1].split()[0] for i in patches] == ["mongodb-0", "mongodb-2"]
+    assert max(patches) < label
+    assert '"op":"test","path":"/metadata/labels/chartgen.io~1role","value":"primary"' in calls[patches[0]]
+
+
+def test_a_stale_member_writes_the_resync_marker_and_shuts_mongod_down(mongo_chart, tmp_path):
+    mongosh = ("case $ACTION in\n"
+               "agent) printf 'role other\\nmember yes\\nstale 3\\nresync too stale to catch up for 3 rounds\\n' ;;\n"
+               "shutdown) printf 'log mongod shut down\\n' ; echo shutdown >>\"$KUBE_LOG\" ;;\nesac\n")
+    box = _box(tmp_path, {"mongosh": mongosh, "kubectl": KUBECTL})
+    log = tmp_path / "kube.log"
+    proc = _agent(mongo_chart, tmp_path, box, KUBECTL_BIN=str(box / "kubectl"), KUBE_LOG=str(log))
+    try:
+        _wait_for(log, "shutdown")
+        _wait_for(log, "label --overwrite pod mongodb-1 chartgen.io/role=other")
+    finally:
+        err = _stop(proc)
+    assert (tmp_path / "data" / ".chartgen-resync").exists()
+    assert "too stale to catch up for 3 rounds" in err and "mongod shut down" in err
+
+
+def _mongod_sh(chart, tmp_path, entries, marker):
+    data = tmp_path / "data"
+    data.mkdir(parents=True)
+    for entry in entries:
+        (data / entry).mkdir() if entry in ("lost+found", "journal") else (data / entry).write_text("x")
+    if marker:
+        (data / ".chartgen-resync").write_text("")
+    box = _box(tmp_path, {"mongod": 'printf "%s\\n" "$@" >"$ARGS"\n'})
+    proc = subprocess.run([str(box / "sh"), str(chart.path / "files" / "mongod.sh"), "--replSet=rs0", "--port=27017"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
+                          env={"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "DATA_DIR": str(data),
+                               "RESYNC_MARKER": str(data / ".chartgen-resync"), "ARGS": str(tmp_path / "args")})
+    assert proc.returncode == 0, proc.stderr
+    return sorted(p.name for p in data.iterdir()), (tmp_path / "args").read_text().split(), proc.stderr
+
+
+def test_mongod_sh_empties_the_data_directory_only_when_the_agent_asked(mongo_chart, tmp_path):
+    entries = ("WiredTiger", "collection-0.wt", ".hidden", "journal", "lost+found")
+    left, args, log = _mongod_sh(mongo_chart, tmp_path / "a", entries, marker=True)
+    assert left == ["lost+found"] and "emptying" in log
+    assert args == ["--replSet=rs0", "--port=27017"]  # then mongod itself, with the chart's arguments
+    left, args, log = _mongod_sh(mongo_chart, tmp_path / "b", entries, marker=False)
+    assert left == sorted(entries) and log == ""

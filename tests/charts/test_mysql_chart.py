@@ -223,3 +223,199 @@ def test_notes_say_how_to_connect_and_which_flavor(flavored, helm):
     assert "db-mysql-primary.data.svc.cluster.local:3306" in notes and "db-mysql-read.data.svc.cluster.local" in notes
     assert "db-mysql-0.db-mysql-headless.data.svc.cluster.local" in notes
     assert ("mariadb" if flavor == "mariadb" else "mysql") + " --defaults-extra-file=/run/mysqld/root.cnf" in notes
+
+
+# -- the scripts' MySQL/MariaDB differences, run in dash with stand-ins for the servers' binaries
+# (Oracle MySQL cannot run here; MariaDB's members are proven by tests/runtime) -------------------
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+# What a receiver stopped by its source shows in Last_IO_Errno / Last_IO_Error. MySQL 8.x:
+# error 13114 ER_SERVER_SOURCE_FATAL_ERROR_READING_BINLOG "Got fatal error %d from source when
+# reading data from binary log: '%s'" (MySQL 8.4 error reference) around the source's 1236
+# messages (ER_SOURCE_HAS_PURGED_REQUIRED_GTIDS, ER_REPLICA_HAS_MORE_GTIDS_THAN_SOURCE, a
+# duplicate server_uuid, a missing first log file); MariaDB keeps 1236 (ER_MASTER_FATAL_ERROR_READING_BINLOG).
+MYSQL_PURGED = ("Got fatal error 1236 from source when reading data from binary log: 'Cannot replicate because the "
+                "source purged required binary logs. Replicate the missing transactions from elsewhere, or provision "
+                "a new replica from backup.'")
+MYSQL_ERRANT = ("Got fatal error 1236 from source when reading data from binary log: 'Replica has more GTIDs than the "
+                "source has, using the source's SERVER_UUID.'")
+MYSQL_UUID = ("Got fatal error 1236 from source when reading data from binary log: 'A replica with the same "
+              "server_uuid/server_id as this replica has connected to the source'")
+MYSQL_FIRST_LOG = ("Got fatal error 1236 from source when reading data from binary log: 'Could not find first log "
+                   "file name in binary log index file'")
+MARIADB_PURGED = ("Got fatal error 1236 from master when reading data from binary log: 'Could not find GTID state "
+                  "requested by slave in any binlog files. Probably the slave state is too old and required binlog "
+                  "files have been purged.'")
+MARIADB_ERRANT = ("Got fatal error 1236 from master when reading data from binary log: 'Error: connecting slave "
+                  "requested to start from GTID 0-1-9, which is not in the master's binlog'")
+
+IO_FATAL = {
+    "mysql": [(13114, MYSQL_PURGED, "purged"), (13114, MYSQL_ERRANT, "errant"), (13114, MYSQL_UUID, "other"),
+              (13114, MYSQL_FIRST_LOG, "other"), (1236, MYSQL_PURGED, "purged"), (2003, "Can't connect", None),
+              (0, "", None)],
+    "mariadb": [(1236, MARIADB_PURGED, "purged"), (1236, MARIADB_ERRANT, "errant"), (13114, MYSQL_PURGED, None),
+                (2003, "Can't connect", None), (0, "", None)],
+}
+
+STANDINS = {
+    # the client: SELECT 1 answers; statements from stdin are recorded (CLONE ... DATA DIRECTORY
+    # creates that directory, as the clone does)
+    "mysql": """
+if [ $# -gt 0 ] && [ "${*##* -e }" != "$*" ]; then printf '%s\\n' "${*##* -e }" >>"$T/sql.log"; echo 1; exit 0; fi
+cat >>"$T/sql.log"
+dir=$(sed -n "s/.*DATA DIRECTORY = '\\([^']*\\)'.*/\\1/p" "$T/sql.log" | tail -n 1)
+[ -z "$dir" ] || [ -n "${CLONE_FAILS:-}" ] || mkdir "$dir"
+[ -z "${CLONE_FAILS:-}" ] || { echo "ERROR 3862 (HY000): Clone Donor Error" >&2; exit 1; }
+""",
+    # the server: --initialize creates the directory (or fails); else it runs until killed
+    "mysqld": """
+case "$*" in
+*--initialize*) [ -z "${INIT_FAILS:-}" ] || { echo "initialize failed" >&2; exit 1; }
+  for a; do case $a in --datadir=*) mkdir -p "${a#--datadir=}" ;; esac; done; exit 0 ;;
+esac
+echo "mysqld stand-in started: $*" >&2
+exec sleep 300
+""",
+    "mysqladmin": "[ -n \"${ADMIN_OK:-}\" ]\n",
+}
+
+
+def _mysql_box(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    names = {"mysql": ("mysql", "mariadb"), "mysqld": ("mysqld",), "mysqladmin": ("mysqladmin", "mariadb-admin")}
+    for key, body in STANDINS.items():
+        for name in names[key]:
+            (box / name).write_text("#!/bin/dash\n" + body)
+            (box / name).chmod(0o755)
+    return box
+
+
+def _sh(chart, tmp_path, body, **env):
+    """BODY in dash after lib.sh (which sources the flavor's engine.sh), PATH: the stand-ins,
+    then this machine's coreutils."""
+    run = tmp_path / "run"
+    data = tmp_path / "data"
+    run.mkdir(exist_ok=True)
+    data.mkdir(exist_ok=True)
+    box = tmp_path / "box" if (tmp_path / "box").exists() else _mysql_box(tmp_path)
+    script = f'. "$SCRIPTS_DIR/lib.sh"\n{body}\n'
+    base = {"PATH": f"{box}:/usr/bin:/bin", "SCRIPTS_DIR": str(chart.path / "files"), "RUN_DIR": str(run),
+            "DATA_ROOT": str(data), "CONFIG_FILE": "/dev/null", "POD_NAME": "mysql-1",
+            "PEERS": "mysql-0.h.ns mysql-1.h.ns mysql-2.h.ns", "REPLICAS": "3", "SERVER_PORT": "3306",
+            "REPL_USER": "repl", "ROOT_PASSWORD": "root-secret", "REPLICATION_PASSWORD": "repl-secret",
+            "T": str(tmp_path), **env}
+    return subprocess.run(["dash", "-c", script], capture_output=True, text=True, timeout=60, env=base,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_fatal_error_from_the_source_is_read_the_way_each_server_reports_it(flavored, tmp_path):
+    flavor, chart = flavored
+    for errno, message, kind in IO_FATAL[flavor]:
+        proc = _sh(chart, tmp_path, 'eng_io_fatal "$ERRNO" "$MSG" || echo none', ERRNO=str(errno), MSG=message)
+        assert proc.stdout.strip() == (kind or "none"), (errno, message, proc.stderr)
+
+
+# follow() from agent.sh, with the replication status and the SQL it runs stubbed: what the agent
+# does with a replica whose receiver its source stopped
+FOLLOW = """
+{agent}
+replica_status() {{ rs_source=mysql-0.h.ns rs_io=No rs_sql=Yes rs_io_errno=$ERRNO rs_io_error=$MSG rs_sql_errno=0; }}
+peer_sql() {{ echo "uuid:1-5"; }}
+sql() {{ echo "$1" >>"$T/sql.log"; echo 1; }}
+eng_joinable() {{ ej_problem=; }}
+eng_source_sql() {{ :; }}
+sql_in() {{ cat >/dev/null; }}
+follow mysql-0.h.ns
+echo "role=$role"
+"""
+
+
+def _follow(chart, tmp_path, errno, message):
+    agent = (chart.path / "files" / "agent.sh").read_text().split("\nwhile :; do\n  tick")[0]
+    agent = agent.replace('. "${SCRIPTS_DIR:-/scripts}/lib.sh"', ":")  # _sh sourced it already
+    return _sh(chart, tmp_path, FOLLOW.format(agent=agent), ERRNO=str(errno), MSG=message, FAILOVER="0",
+               LEASE_SECONDS="10", RENEW_SECONDS="3", SEMI_SYNC_WAIT="1", ROLE_LABEL="chartgen.io/role")
+
+
+def test_a_replica_that_cannot_replicate_says_why_where_users_look(tmp_path_factory):
+    """MySQL 8.4 reports its source's 1236 as 13114: a duplicate server_uuid is neither purged nor
+    errant, so nothing is re-cloned, and the reason reaches the log and the readiness probe's
+    message (the pod's events) instead of a silent re-pointing every second."""
+    chart = chartgen.generate("mysql", "mysql", flavor="mysql", output=tmp_path_factory.mktemp("mysql") / "mysql")
+    tmp_path = tmp_path_factory.mktemp("follow")
+    proc = _follow(chart, tmp_path, 13114, MYSQL_UUID)
+    assert proc.returncode == 0, proc.stderr
+    assert "role=none" in proc.stdout
+    assert "cannot replicate from mysql-0 (error 13114): Got fatal error 1236" in proc.stderr
+    assert not (tmp_path / "data" / "reseed").exists()
+    state = (tmp_path / "run" / "role").read_text().splitlines()
+    assert state[0] == "none" and "same server_uuid/server_id" in state[1]
+    ready = _sh(chart, tmp_path, 'sh "$SCRIPTS_DIR/probe.sh" ready', MAX_LAG="10")
+    assert ready.returncode == 1 and "cannot replicate from mysql-0 (error 13114)" in ready.stdout
+    # the purged case of the same error number re-clones this member (as 1236 did before)
+    tmp_path = tmp_path_factory.mktemp("follow-purged")
+    proc = _follow(chart, tmp_path, 13114, MYSQL_PURGED)
+    assert proc.returncode == 0, proc.stderr
+    assert "source purged required binary logs" in (tmp_path / "data" / "reseed").read_text()
+
+
+def _seed(chart, tmp_path, **env):
+    return _sh(chart, tmp_path, 'server_id=101\neng_seed mysql-0.h.ns; echo "rc=$?"', **env)
+
+
+def test_a_clone_runs_into_the_final_data_directory_and_leaves_no_password_file(tmp_path_factory):
+    """MySQL: CLONE INSTANCE ... DATA DIRECTORY = DATA_DIR (the server later starts there and
+    finishes the clone: "Cloning to a Named Directory"), a scratch recipient removed, the root
+    password file gone on every path, clone.log written afresh each time."""
+    chart = chartgen.generate("mysql", "mysql", flavor="mysql", output=tmp_path_factory.mktemp("mysql") / "mysql")
+    tmp_path = tmp_path_factory.mktemp("seed")
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "data" / "data", ignore_errors=True)
+        proc = _seed(chart, tmp_path)
+        assert "rc=0" in proc.stdout, proc.stderr
+    data = tmp_path / "data"
+    assert (data / "data").is_dir() and not (data / "data.new").exists()
+    assert f"DATA DIRECTORY = '{data / 'data'}'" in (tmp_path / "sql.log").read_text()
+    assert not (tmp_path / "run" / "init.sql").exists()
+    assert (tmp_path / "run" / "clone.log").read_text().count("mysqld stand-in started") == 1
+    # --initialize of the scratch recipient fails: the password file goes all the same
+    proc = _seed(chart, tmp_path, INIT_FAILS="1")
+    assert "rc=1" in proc.stdout and "mysqld --initialize failed" in proc.stderr
+    assert not (tmp_path / "run" / "init.sql").exists() and not (data / "data").exists()
+    # the clone fails: nothing half-cloned is left to start on
+    proc = _seed(chart, tmp_path, CLONE_FAILS="1")
+    assert "rc=1" in proc.stdout and "CLONE from mysql-0 failed" in proc.stderr
+    assert not (data / "data").exists() and not (data / "data.new").exists()
+
+
+def test_liveness_gives_a_recovering_server_the_startup_budget(flavored, tmp_path, helm):
+    """After a seed start.sh starts the server inside the same container (no startup probe
+    again): until it first answers, the liveness probe counts it alive while its process runs,
+    for the startup probe's budget."""
+    flavor, chart = flavored
+    env = _env(_containers(helm.template(chart.path, "mysql"))["mysql"])
+    assert env["STARTUP_SECONDS"] == "600"  # startupProbe: 5 s x 120
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        run = tmp_path / "run"
+        run.mkdir()
+        live = 'sh "$SCRIPTS_DIR/probe.sh" live'
+        (run / "starting").write_text(f"{sleeper.pid} {int(time.time()) - 30}\n")
+        proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600")
+        assert proc.returncode == 0 and "is starting (30s of 600s)" in proc.stdout
+        (run / "starting").write_text(f"{sleeper.pid} {int(time.time()) - 700}\n")
+        proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600")
+        assert proc.returncode == 1 and "has not answered 700s after its start" in proc.stdout
+        sleeper.kill()
+        sleeper.wait()
+        (run / "starting").write_text(f"{sleeper.pid} {int(time.time())}\n")
+        proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600")
+        assert proc.returncode == 1 and "does not answer" in proc.stdout
+        proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600", ADMIN_OK="1")  # it answers: the mark goes
+        assert proc.returncode == 0 and not (run / "starting").exists()
+    finally:
+        sleeper.kill()

@@ -27,7 +27,10 @@ def test_schema_refuses_a_quorum_that_is_not_a_majority(redis_chart, helm, n, q)
         helm.template(redis_chart.path, "redis", values={"replicaCount": n, "sentinel": {"quorum": q}})
     full = err.value.__cause__.stderr.decode()  # helm's whole message, not just its first lines
     assert "at '/sentinel/quorum'" in full and "don't meet the specifications of the schema" in full
-    assert (f"minimum: got {q}, want {n // 2 + 1}" if q <= n // 2 else f"maximum: got {q}, want {n}") in full
+    allowed = [0, *range(n // 2 + 1, n + 1)]
+    assert f"value must be one of {', '.join(map(str, allowed))}" in full
+    words = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}"
+    assert f"sentinel.quorum must be {words} with replicaCount={n}: 0 for a majority" in full
 
 
 @pytest.mark.parametrize("n,q", [(3, 2), (3, 3), (5, 3), (5, 5), (7, 4), (1, 1)])
@@ -36,12 +39,13 @@ def test_schema_accepts_majority_quorums(redis_chart, helm, n, q):
     assert _env(_containers(objects)["sentinel"])["QUORUM"] == str(q)
 
 
-@pytest.mark.parametrize("n,q", [(17, 8), (4, 3)])
-def test_template_guards_explain_without_the_schema(redis_chart, helm, n, q):
-    """Beyond the counts the schema lists (or with it skipped) the templates still refuse."""
+@pytest.mark.parametrize("n,q,expect", [(7, 3, "the quorum must be a majority"),
+                                          (17, 9, "replicaCount=17: at most 7 members"),
+                                          (4, 3, "4 members tolerate 1 failure.*use 3 or 5")])
+def test_template_guards_explain_without_the_schema(redis_chart, helm, n, q, expect):
+    """With the schema skipped the templates still refuse, and say why."""
     args = ["template", "x", str(redis_chart.path), "--skip-schema-validation",
             "--set", f"replicaCount={n}", "--set", f"sentinel.quorum={q}"]
-    expect = "the quorum must be a majority" if n % 2 else "4 members tolerate 1 failure.*use 3 or 5"
     with pytest.raises(HelmError, match=expect):
         helm.run(args)
 

@@ -15,9 +15,16 @@ def test_even_counts_are_explained():
     assert "4 members tolerate 1 failure" in msg and "like 3" in msg and "use 3 or 5" in msg
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 7, 9])
+@pytest.mark.parametrize("n", [1, 3, 5, 7])
 def test_odd_counts_pass(n):
     assert odd_count_problem("replicaCount", n) is None
+
+
+@pytest.mark.parametrize("n", [9, 11, 1001])
+def test_more_than_seven_members_are_refused_with_the_reason(n):
+    msg = odd_count_problem("replicaCount", n, "the etcd FAQ: no more than seven")
+    assert msg == (f"replicaCount={n}: at most 7 members (the etcd FAQ: no more than seven); "
+                   "use 7 or fewer (1, 3, 5 or 7)")
 
 
 def test_zero_is_refused():

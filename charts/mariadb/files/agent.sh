@@ -184,13 +184,26 @@ diverged() {
 # follow PRIMARY_FQDN: be its replica
 follow() {
   replica_status || { say "no replication status"; return 1; }
-  if [ "$rs_source" = "$1" ] && [ "$rs_io_errno" = 1236 ]; then
-    # the primary cannot send what this member needs (its receiver stopped on it)
-    case $rs_io_error in
-    *purged*) diverged purged "$rs_io_error" ;;
-    *) diverged errant "$rs_io_error" ;;
+  # the primary cannot send what this member needs: its receiver stopped on a fatal error
+  # (engine.sh: eng_io_fatal; MySQL 8.x reports 13114, MariaDB 1236)
+  if [ "$rs_source" = "$1" ] && _fw_kind=$(eng_io_fatal "$rs_io_errno" "$rs_io_error"); then
+    case $_fw_kind in
+    purged | errant)
+      diverged "$_fw_kind" "$rs_io_error"
+      return 0
+      ;;
     esac
-    return 0
+    # anything else (a duplicate server_uuid, a missing binary log file...): the reason goes to
+    # the log and the readiness probe's message; replication is pointed again once a minute
+    say "cannot replicate from $(pod_of "$1") (error $rs_io_errno): $rs_io_error"
+    role=none
+    state none
+    label none
+    [ -n "${repointed_at:-}" ] || repointed_at=$(now)
+    [ $(($(now) - repointed_at)) -ge 60 ] || return 0
+    repointed_at=$(now)
+  else
+    repointed_at=
   fi
   if [ "$rs_source" = "$1" ] && [ "$rs_sql" = Yes ] && [ "$rs_io" != No ]; then
     eng_replicating

@@ -113,6 +113,19 @@ eng_joinable() {
   if ! eng_covers "$1" "$3"; then ej_problem=errant; fi
 }
 
+# eng_io_fatal ERRNO MESSAGE: what a receiver stopped by its source means (Last_IO_Errno /
+# Last_IO_Error): purged (the source no longer has the binary logs this member needs), errant
+# (this member holds what the source lacks) or other (anything else: a reason to show, nothing
+# to re-clone); 1 when ERRNO is not a fatal error from the source. MariaDB reports the
+# source's error as 1236 (ER_MASTER_FATAL_ERROR_READING_BINLOG).
+eng_io_fatal() {
+  [ "$1" = 1236 ] || return 1
+  case $2 in
+  *purged*) echo purged ;;
+  *) echo errant ;;
+  esac
+}
+
 # eng_seed DONOR: copy DONOR's data into DATA_ROOT/data.new. The donor's sidecar streams a
 # mariadb-backup over socat after this member answers its challenge with the replication
 # password (files/donor.sh); then prepare, and keep the backup's GTID position for

@@ -14,6 +14,7 @@ REPL_CNF=$RUN_DIR/repl.cnf # the replication user, to the other members
 SEEDED=$DATA_ROOT/seeded   # the data directory is complete (bootstrapped or cloned)
 RESEED=$DATA_ROOT/reseed   # the agent asks start.sh for a fresh clone (holds the reason)
 SEEDING=$RUN_DIR/seeding   # start.sh is bootstrapping or cloning (the server may be down)
+STARTING=$RUN_DIR/starting # "<pid> <epoch>": start.sh started the server; gone once it answered
 
 now() { date +%s; }
 now_ms() { date +%s%3N; }

@@ -9,10 +9,13 @@
 #       mariadb-backup streamed by the donor's sidecar (engine.sh: eng_seed).
 #  2. The server starts read-only with replication stopped (my.cnf), server_id = base + ordinal,
 #     report_host = the pod's FQDN. The agent decides what it is.
+#     Until the server first answers, the liveness probe counts its start as alive for
+#     STARTUP_SECONDS (the startup probe's budget): after a seed the server recovers the
+#     clone in this container's life, where the startup probe does not run again.
 #  3. It stays the server's parent: when the agent asks for a re-clone (RESEED, e.g. the primary
 #     purged transactions this member lacks) it stops the server, seeds afresh and starts it
 #     again; any other exit ends the container (the kubelet restarts it).
-# Env: SERVER_ID_BASE + lib.sh's
+# Env: SERVER_ID_BASE STARTUP_SECONDS + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
@@ -83,10 +86,13 @@ bootstrap() {
   return 1
 }
 
+# seed_from DONOR: eng_seed leaves the data in DATA_ROOT/data.new (MariaDB: a prepared backup,
+# moved into place) or in DATA_DIR itself (MySQL: a clone is finished on the path it ran to)
 seed_from() {
   log "seeding from $(pod_of "$1")"
   eng_seed "$1" || { rm -rf "$DATA_ROOT/data.new"; return 1; }
-  mv "$DATA_ROOT/data.new" "$DATA_DIR" && printf 'clone of %s %s\n' "$(pod_of "$1")" "$(date -u +%FT%TZ)" >"$SEEDED"
+  if [ ! -d "$DATA_DIR" ]; then mv "$DATA_ROOT/data.new" "$DATA_DIR" || return 1; fi
+  printf 'clone of %s %s\n' "$(pod_of "$1")" "$(date -u +%FT%TZ)" >"$SEEDED"
 }
 
 # a complete data directory, whatever it takes
@@ -126,6 +132,9 @@ while :; do
   # shellcheck disable=SC2046
   "$SERVER" --defaults-file="$CONFIG_FILE" --server-id="$server_id" --report-host="$self" $(eng_server_args) &
   pid=$!
+  # the liveness probe gives a server that has not answered yet STARTUP_SECONDS from here (a
+  # clone's recovery of a large dataset, within this container's life: no startupProbe again)
+  printf '%s %s\n' "$pid" "$(now)" >"$STARTING"
   rc=0
   while :; do
     wait "$pid"

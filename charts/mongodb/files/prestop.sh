@@ -15,7 +15,8 @@ set -u
 
 TIMEOUT=${PRESTOP_TIMEOUT:-40}
 deadline=$(($(now) + TIMEOUT))
-js stepdown 30 | sed -n 's/^log //p' >&2
+# mongosh waits for the step-down's catch-up period (its socket timeout covers it), then some
+js stepdown "$((${STEPDOWN_CATCHUP_SECONDS:-10} + 20))" | sed -n 's/^log //p' >&2
 
 replicas=
 if kubectl_setup; then
@@ -35,7 +36,7 @@ while [ "$(now)" -lt "$deadline" ]; do
   fi
   if [ "$(fact role "$out")" = primary ]; then
     log "elected meanwhile: stepping down again"
-    js stepdown 20 >/dev/null
+    js stepdown "$((${STEPDOWN_CATCHUP_SECONDS:-10} + 20))" >/dev/null
   fi
   pause 2
 done

@@ -89,42 +89,56 @@ eng_joinable() {
   fi
 }
 
-# eng_seed DONOR: CLONE DONOR's data into DATA_ROOT/data.new: a fresh data directory (root's
-# password only), a server on it listening on 127.0.0.1 only, CLONE INSTANCE (the donor's
-# replication user has BACKUP_ADMIN, root here CLONE_ADMIN), then the restart the clone asks
-# for: without a supervisor the server stops (error 3707) and start.sh starts it on the clone.
+# eng_io_fatal ERRNO MESSAGE: what a receiver stopped by its source means: purged, errant or
+# other (see MariaDB's above); 1 when ERRNO is not a fatal error from the source. MySQL 8.x
+# reports the source's 1236 as its own 13114 (ER_SERVER_SOURCE_FATAL_ERROR_READING_BINLOG, "Got
+# fatal error 1236 from source when reading data from binary log: '...'"); 1236 is kept for
+# servers that relay it as is.
+eng_io_fatal() {
+  case $1 in 1236 | 13114) ;; *) return 1 ;; esac
+  case $2 in
+  *purged*) echo purged ;;
+  *"more GTIDs than the"*) echo errant ;;
+  *) echo other ;;
+  esac
+}
+
+# eng_seed DONOR: CLONE DONOR's data into DATA_DIR itself, the path the server then runs on
+# (MySQL manual, "Cloning to a Named Directory": CLONE INSTANCE ... DATA DIRECTORY creates the
+# directory, the recipient is not restarted, and a server started on that directory finishes the
+# clone; nothing there says a cloned directory may be moved before that start). The recipient is
+# a scratch server on DATA_ROOT/data.new (a fresh data directory, root's password only,
+# listening on 127.0.0.1 only), removed afterwards. The donor's replication user has
+# BACKUP_ADMIN, root here CLONE_ADMIN. The root password file goes whatever happens, and the
+# scratch server's log is written afresh on every seed (RUN_DIR is a small memory volume).
 eng_seed() {
-  rm -rf "$DATA_ROOT/data.new"
+  rm -rf "$DATA_ROOT/data.new" "$DATA_DIR"
   (
     umask 077
     printf 'SET @@SESSION.SQL_LOG_BIN = 0;\n'
     printf "ALTER USER 'root'@'localhost' IDENTIFIED BY %s;\n" "$(sql_quote "$ROOT_PASSWORD")"
   ) >"$RUN_DIR/init.sql"
-  eng_init_datadir "$DATA_ROOT/data.new" "$RUN_DIR/init.sql" || return 1
+  eng_init_datadir "$DATA_ROOT/data.new" "$RUN_DIR/init.sql"
+  _sd_rc=$?
   rm -f "$RUN_DIR/init.sql"
+  [ "$_sd_rc" -eq 0 ] || return 1
   mysqld --defaults-file="$CONFIG_FILE" --datadir="$DATA_ROOT/data.new" --server-id="${server_id:?}" \
-    --bind-address=127.0.0.1 --mysqlx=OFF >>"$RUN_DIR/clone.log" 2>&1 &
+    --bind-address=127.0.0.1 --mysqlx=OFF >"$RUN_DIR/clone.log" 2>&1 &
   _sd_pid=$!
   retry 120 1 sql "SELECT 1" >/dev/null 2>&1 || { kill "$_sd_pid"; wait "$_sd_pid"; return 1; }
   _sd_out=$({
     printf 'SET GLOBAL clone_valid_donor_list = %s;\n' "$(sql_quote "$1:$SERVER_PORT")"
-    printf 'CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s;\n' "$(sql_quote "$REPL_USER")" "$(sql_quote "$1")" \
-      "$SERVER_PORT" "$(sql_quote "$REPLICATION_PASSWORD")"
+    printf 'CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s DATA DIRECTORY = %s;\n' "$(sql_quote "$REPL_USER")" \
+      "$(sql_quote "$1")" "$SERVER_PORT" "$(sql_quote "$REPLICATION_PASSWORD")" "$(sql_quote "$DATA_DIR")"
   } | SQL_TIMEOUT=86400 sql_in 2>&1)
   _sd_rc=$?
-  case $_sd_rc:$_sd_out in
-  0:* | *3707*) ;;
-  *)
-    log "CLONE from $(pod_of "$1") failed: $_sd_out"
-    "$ADMIN" --defaults-extra-file="$ROOT_CNF" shutdown >/dev/null 2>&1 || kill "$_sd_pid"
-    wait "$_sd_pid"
-    return 1
-    ;;
-  esac
-  # the clone stops the server (no supervisor to restart it); stop it ourselves if it did not
-  _sd_n=0
-  while kill -0 "$_sd_pid" 2>/dev/null && [ "$_sd_n" -lt 60 ]; do pause 1; _sd_n=$((_sd_n + 1)); done
-  kill -0 "$_sd_pid" 2>/dev/null && "$ADMIN" --defaults-extra-file="$ROOT_CNF" shutdown >/dev/null 2>&1
+  "$ADMIN" --defaults-extra-file="$ROOT_CNF" shutdown >/dev/null 2>&1 || kill "$_sd_pid"
   wait "$_sd_pid"
-  log "cloned from $(pod_of "$1")"
+  rm -rf "$DATA_ROOT/data.new"
+  if [ "$_sd_rc" -ne 0 ]; then
+    log "CLONE from $(pod_of "$1") failed: $_sd_out"
+    rm -rf "$DATA_DIR"
+    return 1
+  fi
+  log "cloned from $(pod_of "$1") into $DATA_DIR (the server finishes the clone when it starts there)"
 }

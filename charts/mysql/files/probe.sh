@@ -1,18 +1,33 @@
 #!/bin/sh
 # probe.sh: the server container's exec probes.
-#   live   the server answers, or this pod is seeding its data (start.sh). Never depends on
-#          replication: a replica that cannot replicate is unready, not restarted.
+#   live   the server answers, or this pod is seeding its data (start.sh), or the server start.sh
+#          started has not answered yet and runs, for up to STARTUP_SECONDS (recovering a clone).
+#          Never depends on replication: a replica that cannot replicate is unready, not restarted.
 #   ready  the primary: the agent holds the Lease (renewed within its fencing time) and the
 #          server takes writes; a replica: both replication threads run and it is at most
 #          MAX_LAG seconds behind. Anything else prints why not.
-# Env: MAX_LAG + lib.sh's
+# Env: MAX_LAG STARTUP_SECONDS + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 
 case ${1:-} in
 live)
   [ ! -f "$SEEDING" ] || exit 0
-  "$ADMIN" --defaults-extra-file="$ROOT_CNF" --connect-timeout=3 ping >/dev/null 2>&1 && exit 0
+  if "$ADMIN" --defaults-extra-file="$ROOT_CNF" --connect-timeout=3 ping >/dev/null 2>&1; then
+    rm -f "$STARTING"
+    exit 0
+  fi
+  # a server start.sh started and that has not answered yet (recovering a clone): alive while
+  # its process runs, for up to STARTUP_SECONDS
+  if [ -f "$STARTING" ] && read -r _pid _at <"$STARTING" && kill -0 "$_pid" 2>/dev/null; then
+    _for=$(($(now) - _at))
+    if [ "$_for" -lt "${STARTUP_SECONDS:-600}" ]; then
+      echo "$SERVER is starting (${_for}s of ${STARTUP_SECONDS:-600}s): recovering"
+      exit 0
+    fi
+    echo "$SERVER has not answered ${_for}s after its start"
+    exit 1
+  fi
   echo "$SERVER does not answer"
   exit 1
   ;;

@@ -6,7 +6,12 @@
 'use strict';
 
 const MAX_VOTERS = 7; // MongoDB's limit on voting members
-const SYNCING = ['STARTUP', 'STARTUP2']; // a member still receiving its initial copy
+// a member still receiving its initial copy (STARTUP, STARTUP2), or catching up or stuck behind
+// (RECOVERING: e.g. too stale, until its agent resyncs it; ROLLBACK): the next member waits
+const SYNCING = ['STARTUP', 'STARTUP2', 'RECOVERING', 'ROLLBACK'];
+// Consecutive agent rounds a member must report itself too stale before its agent wipes its data
+// directory for an initial sync (resyncDecision)
+const STALE_ROUNDS = 3;
 
 // "host:port" -> "host"
 function hostName(host) {
@@ -194,10 +199,35 @@ function plan(input) {
   return none(`${ordered.length} member(s), ${target} voting, as the StatefulSet has ${replicas}`);
 }
 
-// The configuration after CHANGE (a plan's), its version one higher; CONFIG is not modified.
+// A number from a BSON numeric value as mongosh hands it over: a JS number (int32, double) or a
+// Long (int64: mongosh keeps them as Long, promoteLongs: false)
+function toNumber(value) {
+  if (typeof value === 'number') return value;
+  if (value && typeof value.toNumber === 'function') return value.toNumber();
+  return Number(value);
+}
+
+// A deep copy of a document that keeps every value that is not a plain object or an array as
+// it is: the BSON values mongosh hands over (ObjectId, Long, Timestamp, Date, Int32, Double...)
+// stay the very same instances, so they go back to the server with their BSON type. A JSON
+// round trip would turn settings.replicaSetId (objectid) into a hex string and protocolVersion or
+// members[].secondaryDelaySecs (safeInt64) into {low, high, unsigned} documents, which mongod
+// refuses in replSetReconfig; structuredClone drops the classes as well.
+function copyDoc(value) {
+  if (Array.isArray(value)) return value.map(copyDoc);
+  if (value === null || typeof value !== 'object') return value;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out = {};
+  for (const key of Object.keys(value)) out[key] = copyDoc(value[key]);
+  return out;
+}
+
+// The configuration after CHANGE (a plan's), its version one higher; CONFIG is not modified and
+// every BSON value in it keeps its type (copyDoc).
 function applyChange(config, change) {
-  const next = JSON.parse(JSON.stringify(config));
-  next.version = (config.version || 0) + 1;
+  const next = copyDoc(config);
+  next.version = toNumber(config.version || 0) + 1;
   const find = (host) => next.members.find((m) => m.host === host);
   if (change.type === 'add') {
     next.members.push({ _id: change._id, host: change.host, votes: 0, priority: 0 });
@@ -213,6 +243,32 @@ function applyChange(config, change) {
     throw new Error(`unknown change ${change.type}`);
   }
   return next;
+}
+
+// Should this member wipe its data directory and resync? From its own replSetGetStatus (run on
+// itself: only a member that is too stale reports `tooStale: true`, beside myState 3,
+// RECOVERING) and how many agent rounds in a row it has said so (STALE_ROUNDS before a wipe: a
+// sync source that still holds its last write may appear, as when a member with a longer oplog
+// comes back). A member too stale to catch up stays RECOVERING until its data is removed and it
+// performs an initial sync (MongoDB manual, "Resync a Member of a Self-Managed Replica Set");
+// a member scaled back onto a retained volume is one. Only with a healthy PRIMARY to sync from.
+// in: (status: replSetGetStatus of this member, or null; rounds: consecutive rounds too stale)
+// out: {resync, stale, reason}
+function resyncDecision(status, rounds) {
+  const stale = Boolean(status && status.tooStale === true && toNumber(status.myState) === 3);
+  const no = (reason) => ({ resync: false, stale, reason });
+  if (!stale) return no('not too stale');
+  const primary = (status.members || []).find((m) => !m.self && m.stateStr === 'PRIMARY' && toNumber(m.health) === 1);
+  if (!primary) return no('too stale to catch up, and no healthy PRIMARY to resync from: waiting');
+  if (rounds < STALE_ROUNDS) {
+    return no(`too stale to catch up (round ${rounds}): the data directory is wiped for an initial sync ` +
+      `after ${STALE_ROUNDS} rounds in a row`);
+  }
+  return {
+    resync: true, stale,
+    reason: `too stale to catch up for ${rounds} rounds (RECOVERING; ${hostName(primary.name).split('.')[0]}'s ` +
+      "oplog no longer holds this member's last write): its data directory is wiped for an initial sync",
+  };
 }
 
 // Voting members of a configuration
@@ -251,6 +307,6 @@ function checkCluster(input) {
 }
 
 module.exports = {
-  MAX_VOTERS, hostName, ordinalOf, roleOf, membershipOf, initiateDecision, initialConfig, voterTarget, plan,
-  applyChange, voters, checkCluster,
+  MAX_VOTERS, STALE_ROUNDS, hostName, ordinalOf, roleOf, membershipOf, initiateDecision, initialConfig, voterTarget,
+  plan, toNumber, copyDoc, applyChange, resyncDecision, voters, checkCluster,
 };

@@ -9,10 +9,15 @@
 //             and application users, default write concern, members following the StatefulSet
 //   stepdown  on the primary: step down with a catch-up period      (preStop)
 //   member    is this mongod still in a replica set configuration?  (preStop of a departing pod)
+//   shutdown  shut this mongod down (agent.sh, after it asked for a resync: mongod.sh wipes the
+//             data directory on the restart)
 //   test      helm test
+// On a member that is neither PRIMARY nor SECONDARY, `agent` also prints "stale <rounds>" while
+// mongod says it is too stale to catch up, and "resync <why>" once decide.js' resyncDecision says
+// its data directory must go (agent.sh then writes the resync marker and runs `shutdown`).
 // Env: ACTION PORT REPLICA_SET POD_NAME PEERS SCRIPTS_DIR ROOT_USER MONGODB_ROOT_PASSWORD
 //      [APP_USER APP_DATABASE MONGODB_PASSWORD] [agent: MARKER RECORD_KNOWN RECORD_ID REPLICAS
-//      TOPO_PEERS STEP_BUDGET_SECONDS] [STEPDOWN_CATCHUP_SECONDS] [test: REPLICAS]
+//      TOPO_PEERS STEP_BUDGET_SECONDS STALE_ROUNDS] [STEPDOWN_CATCHUP_SECONDS] [test: REPLICAS]
 'use strict';
 const decide = require(`${process.env.JS_DIR || '/js'}/decide.js`);
 
@@ -28,11 +33,22 @@ const ORDINAL = Number(String(env.POD_NAME || '').replace(/.*-/, ''));
 function say(kind, text) { print(`${kind} ${String(text).replace(/\s+/g, ' ')}`); }
 function errText(e) { return (e && (e.codeName ? `${e.codeName}: ${e.message}` : e.message)) || String(e); }
 
-// A direct connection to one mongod (no discovery; reads allowed on a secondary), short timeouts.
-function connect(host, timeoutMs) {
-  const ms = timeoutMs || 3000;
+// What mongod may take to answer, by what a connection is for: the client waits that long and
+// SOCKET_MARGIN_MS more before it gives up on a reply (socketTimeoutMS), so it never abandons a
+// reconfig, a step-down or a majority write that the server then completes.
+const RECONFIG_MAX_MS = 15000; // replSetReconfig's maxTimeMS
+const TEST_WTIMEOUT_MS = 15000; // the helm test's majority writes
+const SOCKET_MARGIN_MS = 10000;
+const CATCHUP_SECONDS = Number(env.STEPDOWN_CATCHUP_SECONDS || 10);
+const STEPDOWN_WAIT_MS = 1000 * CATCHUP_SECONDS; // replSetStepDown waits up to secondaryCatchUpPeriodSecs
+
+// A direct connection to one mongod (no discovery; reads allowed on a secondary), short timeouts
+// to connect; replies are awaited WAIT_MS (the longest the server may take) + SOCKET_MARGIN_MS.
+function connect(host, waitMs) {
+  const ms = 3000;
+  const socketMs = Math.max(4 * ms, (waitMs || 0) + SOCKET_MARGIN_MS);
   return new Mongo(`mongodb://${host}/?directConnection=true&readPreference=primaryPreferred&serverSelectionTimeoutMS=${ms}` +
-    `&connectTimeoutMS=${ms}&socketTimeoutMS=${4 * ms}&appName=chartgen-${env.ACTION}`);
+    `&connectTimeoutMS=${ms}&socketTimeoutMS=${socketMs}&appName=chartgen-${env.ACTION}`);
 }
 
 // `hello` of HOST (pre-authentication), or null when it does not answer
@@ -49,9 +65,9 @@ function helloOf(host) {
 }
 
 // An authenticated connection to HOST as the root user, or null (the reason is logged)
-function rootConnection(host, quiet) {
+function rootConnection(host, quiet, waitMs) {
   try {
-    const conn = connect(host);
+    const conn = connect(host, waitMs);
     conn.getDB('admin').auth(env.ROOT_USER, env.MONGODB_ROOT_PASSWORD);
     return conn;
   } catch (e) {
@@ -63,7 +79,7 @@ function rootConnection(host, quiet) {
 // On the primary: the root user, created once through the localhost exception (no user exists
 // yet, the connection comes from 127.0.0.1), then an authenticated connection.
 function ensureRoot() {
-  const conn = rootConnection(LOCAL, true);
+  const conn = rootConnection(LOCAL, true, RECONFIG_MAX_MS);
   if (conn) return conn;
   try {
     connect(LOCAL).getDB('admin').runCommand({
@@ -75,7 +91,7 @@ function ensureRoot() {
       'does the Secret still hold the password the user was created with?');
     return null;
   }
-  return rootConnection(LOCAL);
+  return rootConnection(LOCAL, false, RECONFIG_MAX_MS);
 }
 
 // The optional application user, readWrite on its database, created once
@@ -100,8 +116,9 @@ function ensureWriteConcern(conn) {
   say('log', 'default write concern set to majority');
 }
 
+// CONN: a connection made with STEPDOWN_WAIT_MS
 function stepDown(conn) {
-  const secs = Number(env.STEPDOWN_CATCHUP_SECONDS || 10);
+  const secs = CATCHUP_SECONDS;
   try {
     conn.getDB('admin').runCommand({ replSetStepDown: Math.max(60, secs + 1), secondaryCatchUpPeriodSecs: secs });
   } catch (e) {
@@ -180,7 +197,8 @@ function primaryDuties() {
     }
     if (p.op === 'stepdown') {
       say('log', `stepping down: ${p.reason}`);
-      stepDown(conn);
+      const sd = rootConnection(LOCAL, false, STEPDOWN_WAIT_MS);
+      if (sd) stepDown(sd);
       return;
     }
     if (!got.commitmentStatus) { // MongoDB accepts the next reconfig only then
@@ -193,7 +211,7 @@ function primaryDuties() {
     }
     const next = decide.applyChange(got.config, p.change);
     try {
-      admin.runCommand({ replSetReconfig: next, maxTimeMS: 15000 });
+      admin.runCommand({ replSetReconfig: next, maxTimeMS: RECONFIG_MAX_MS });
     } catch (e) {
       say('log', `reconfig to version ${next.version} (${p.reason}) failed: ${errText(e)}`);
       return;
@@ -211,7 +229,8 @@ function agent() {
     say('note', 'mongod does not answer');
     return;
   }
-  say('role', decide.roleOf(hello));
+  const role = decide.roleOf(hello);
+  say('role', role);
   const membership = decide.membershipOf(hello);
   if (membership === 'member') say('member', 'yes');
   if (membership === 'uninitialized') {
@@ -219,12 +238,33 @@ function agent() {
     return;
   }
   if (hello.isWritablePrimary) primaryDuties();
+  else if (role === 'other') staleness();
+}
+
+// A member that is neither PRIMARY nor SECONDARY: is it too stale to catch up (a volume kept
+// while its pod was scaled away, an outage longer than the oplog)? Then, after a few rounds, its
+// data directory goes and it performs an initial sync (decide.js: resyncDecision).
+function staleness() {
+  const conn = rootConnection(LOCAL, true);
+  if (!conn) return;
+  let status = null;
+  try {
+    status = conn.getDB('admin').runCommand({ replSetGetStatus: 1 });
+  } catch (e) {
+    say('note', `replSetGetStatus: ${errText(e)}`);
+    return;
+  }
+  const d = decide.resyncDecision(status, Number(env.STALE_ROUNDS || 0) + 1);
+  if (!d.stale) return;
+  say('stale', Number(env.STALE_ROUNDS || 0) + 1);
+  if (d.resync) say('resync', d.reason);
+  else say('note', d.reason);
 }
 
 // ---- helm test ------------------------------------------------------------------------------
 
 function observe(host) {
-  const conn = rootConnection(host, true);
+  const conn = rootConnection(host, true, TEST_WTIMEOUT_MS);
   if (!conn) return { host, ok: false, error: 'cannot connect and authenticate as root' };
   try {
     const admin = conn.getDB('admin');
@@ -254,7 +294,7 @@ function test() {
   const primary = observed.find((o) => o.host === report.primary);
   const id = `chartgen-test-${Date.now()}`;
   primary.conn.getDB('chartgen_test').getCollection('checks')
-    .insertOne({ _id: id, at: new Date() }, { writeConcern: { w: 'majority', wtimeout: 15000 } });
+    .insertOne({ _id: id, at: new Date() }, { writeConcern: { w: 'majority', wtimeout: TEST_WTIMEOUT_MS } });
   for (const o of observed) {
     let found = null;
     for (let i = 0; i < 60 && !found; i++) {
@@ -267,7 +307,7 @@ function test() {
     }
   }
   primary.conn.getDB('chartgen_test').getCollection('checks')
-    .deleteOne({ _id: id }, { writeConcern: { w: 'majority', wtimeout: 15000 } });
+    .deleteOne({ _id: id }, { writeConcern: { w: 'majority', wtimeout: TEST_WTIMEOUT_MS } });
   say('log', `OK: 1 PRIMARY (${report.primary.split('.')[0]}), ${observed.length - 1} SECONDARY, replica set ` +
     `${env.REPLICA_SET} id ${observed[0].replicaSetId} on every member, ${observed[0].votes} voting, ` +
     'a majority-acknowledged write read back from every member');
@@ -300,10 +340,22 @@ function main() {
         say('log', 'the only electable member: nothing to hand over to');
         return;
       }
-      const conn = rootConnection(LOCAL);
+      const conn = rootConnection(LOCAL, false, STEPDOWN_WAIT_MS);
       if (!conn) return;
       stepDown(conn);
       say('role', decide.roleOf(helloOf(LOCAL)));
+      return;
+    }
+    case 'shutdown': {
+      const conn = rootConnection(LOCAL);
+      if (!conn) return;
+      try {
+        conn.getDB('admin').runCommand({ shutdown: 1 });
+      } catch (e) {
+        // the connection closes as mongod goes down; anything else says why
+        if (!/closed|network|socket|ECONNRESET/i.test(errText(e))) throw e;
+      }
+      say('log', 'mongod shut down');
       return;
     }
     case 'member': {

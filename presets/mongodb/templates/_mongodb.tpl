@@ -47,10 +47,10 @@ pods; nothing else (rbac.yaml). */}}
 
 {{/* What a schema cannot say (or says too, for renders that skip it). */}}
 {{- define "mongodb.validate" -}}
-{{- include "chartgen.validateQuorum" (dict "field" "replicaCount" "replicas" .Values.replicaCount) -}}
 {{- if gt (int .Values.replicaCount) 7 -}}
 {{- fail (printf "replicaCount=%d: every member of this chart votes and MongoDB allows at most 7 voting members; use 7 at most" (int .Values.replicaCount)) -}}
 {{- end -}}
+{{- include "chartgen.validateQuorum" (dict "field" "replicaCount" "replicas" .Values.replicaCount) -}}
 {{- if gt (add (int .Values.preStop.timeoutSeconds) 10) (int .Values.terminationGracePeriodSeconds) -}}
 {{- fail (printf "preStop.timeoutSeconds=%d must be at most terminationGracePeriodSeconds-10 (%d): mongod's own shutdown follows the hook" (int .Values.preStop.timeoutSeconds) (sub (int .Values.terminationGracePeriodSeconds) 10)) -}}
 {{- end -}}
