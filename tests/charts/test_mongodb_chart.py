@@ -394,34 +394,33 @@ def test_prestop_never_holds_a_pod_when_neither_mongod_nor_the_api_answer(mongo_
 
 
 # -- the agent's shell loop (agent.sh) and mongod.sh, in dash with the mongo image's tools ----------
-def _box(tmp_path, extra: dict[str, str]) -> Path:
-    """The mongo image's tools plus EXTRA (name -> script text, or a path to link): what the
-    image has that nothing here stands in for (mongosh, mongod, the kubectl sidecar's binary)."""
-    box = tmp_path / "box"
-    box.mkdir(parents=True)
-    for item in toolbox("MONGO_IMAGE").iterdir():
-        (box / item.name).symlink_to(item.resolve())
-    for name, body in extra.items():
-        if body.startswith("/"):
-            (box / name).symlink_to(body)
-        else:
-            (box / name).write_text("#!/bin/dash\n" + body)
-            (box / name).chmod(0o755)
-    return box
+def _root(chart, tmp_path, extra: dict[str, str], volumes: dict | None = None) -> roots.ContainerRoot:
+    """A root of the mongo image's stand-in (exactly its tools) plus EXTRA in /usr/local/bin
+    (name -> a dash script): what the image has that nothing here stands in for (mongosh,
+    mongod, the kubectl sidecar's binary); the chart's files at /scripts, TMP_PATH at /t."""
+    files = {f"/usr/local/bin/{name}": ("#!/bin/dash\n" + body, 0o755) for name, body in extra.items()}
+    return roots.ContainerRoot("mongo", {"/scripts": chart.path / "files", "/t": tmp_path, **(volumes or {})},
+                               files=files).__enter__()
 
 
-def _agent(chart, tmp_path, box, **env):
-    data = tmp_path / "data"
+def _popen(root: roots.ContainerRoot, argv: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **env}
+    proc = subprocess.Popen(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *root.command(argv)], text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    proc.root = root
+    return proc
+
+
+def _agent(root, **env):
+    data = root.host_path("/t") / "data"
     data.mkdir(exist_ok=True)
-    base = {"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "JS_DIR": str(chart.path / "files"),
+    base = {"SCRIPTS_DIR": "/scripts", "JS_DIR": "/scripts",
             "POD_NAME": "mongodb-1", "PEERS": "mongodb-0.h.ns mongodb-1.h.ns mongodb-2.h.ns", "PORT": "27017",
             "REPLICA_SET": "rs0", "INTERVAL": "60", "ROLE_LABEL": "chartgen.io/role", "STATEFULSET": "mongodb",
-            "TOPOLOGY": "mongodb-topology", "RECORD": "mongodb-replset", "MARKER": str(data / ".chartgen-empty-volume"),
-            "RESYNC_MARKER": str(data / ".chartgen-resync"), "API_PROXY": "http://127.0.0.1:1", "POD_NAMESPACE": "ns",
-            "TMPDIR": str(tmp_path), "HOME": str(tmp_path), **env}
-    return subprocess.Popen([str(box / "sh"), str(chart.path / "files" / "agent.sh")], env=base, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+            "TOPOLOGY": "mongodb-topology", "RECORD": "mongodb-replset", "MARKER": "/t/data/.chartgen-empty-volume",
+            "RESYNC_MARKER": "/t/data/.chartgen-resync", "API_PROXY": "http://127.0.0.1:1", "POD_NAMESPACE": "ns",
+            "TMPDIR": "/t", "HOME": "/t", **env}
+    return _popen(root, ["/bin/sh", "/scripts/agent.sh"], base, start_new_session=True)
 
 
 def _stop(proc) -> str:
@@ -434,6 +433,7 @@ def _stop(proc) -> str:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    proc.root.close()
     return proc.stderr.read()
 
 
@@ -465,8 +465,10 @@ def test_the_agent_stops_at_once_on_sigterm_while_mongosh_runs(mongo_chart, tmp_
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     port = silent.getsockname()[1]
-    box = _box(tmp_path, {"mongosh": str(MONGOSH), "node": shutil.which("node")})
-    proc = _agent(mongo_chart, tmp_path, box, PORT=str(port))
+    # the real mongosh: tests/js and this machine's node, mounted into the root
+    root = _root(mongo_chart, tmp_path, {"mongosh": f'exec /opt/js/node_modules/.bin/{MONGOSH.name} "$@"\n'},
+                 {"/opt/js": MONGOSH.parents[2], "/usr/local/bin/node": Path(shutil.which("node")).resolve()})
+    proc = _agent(root, PORT=str(port))
     try:
         conns = []
         silent.settimeout(60)
@@ -480,6 +482,7 @@ def test_the_agent_stops_at_once_on_sigterm_while_mongosh_runs(mongo_chart, tmp_
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         silent.close()
+        root.close()
     assert proc.returncode == 0 and took < 2, f"the agent took {took:.1f} s to stop"
     for _ in range(50):  # mongosh got SIGTERM from timeout: it exits too (the kubelet would kill it anyway)
         left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
@@ -502,10 +505,10 @@ def test_a_new_primary_takes_the_primary_label_from_the_others_before_it_labels_
     agent cannot clear its label: the new primary's agent does, before it labels itself, so the
     primary Service never selects two pods. mongosh and kubectl are stand-ins here (what the
     agent does with their answers is under test; mongo.js is replayed in tests/unit)."""
-    box = _box(tmp_path, {"mongosh": "case $ACTION in agent) printf 'role primary\\nmember yes\\n' ;; esac\n",
-                          "kubectl": KUBECTL})
+    root = _root(mongo_chart, tmp_path, {"mongosh": "case $ACTION in agent) printf 'role primary\\nmember yes\\n' ;; esac\n",
+                                         "kubectl": KUBECTL})
     log = tmp_path / "kube.log"
-    proc = _agent(mongo_chart, tmp_path, box, KUBECTL_BIN=str(box / "kubectl"), KUBE_LOG=str(log))
+    proc = _agent(root, KUBECTL_BIN="/usr/local/bin/kubectl", KUBE_LOG="/t/kube.log")
     try:
         calls = _wait_for(log, "label --overwrite pod mongodb-1 chartgen.io/role=primary").splitlines()
     finally:
@@ -521,9 +524,9 @@ def test_a_stale_member_writes_the_resync_marker_and_shuts_mongod_down(mongo_cha
     mongosh = ("case $ACTION in\n"
                "agent) printf 'role other\\nmember yes\\nstale 3\\nresync too stale to catch up for 3 rounds\\n' ;;\n"
                "shutdown) printf 'log mongod shut down\\n' ; echo shutdown >>\"$KUBE_LOG\" ;;\nesac\n")
-    box = _box(tmp_path, {"mongosh": mongosh, "kubectl": KUBECTL})
+    root = _root(mongo_chart, tmp_path, {"mongosh": mongosh, "kubectl": KUBECTL})
     log = tmp_path / "kube.log"
-    proc = _agent(mongo_chart, tmp_path, box, KUBECTL_BIN=str(box / "kubectl"), KUBE_LOG=str(log))
+    proc = _agent(root, KUBECTL_BIN="/usr/local/bin/kubectl", KUBE_LOG="/t/kube.log")
     try:
         _wait_for(log, "shutdown")
         _wait_for(log, "label --overwrite pod mongodb-1 chartgen.io/role=other")
@@ -540,11 +543,12 @@ def _mongod_sh(chart, tmp_path, entries, marker):
         (data / entry).mkdir() if entry in ("lost+found", "journal") else (data / entry).write_text("x")
     if marker:
         (data / ".chartgen-resync").write_text("")
-    box = _box(tmp_path, {"mongod": 'printf "%s\\n" "$@" >"$ARGS"\n'})
-    proc = subprocess.run([str(box / "sh"), str(chart.path / "files" / "mongod.sh"), "--replSet=rs0", "--port=27017"],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30,
-                          env={"PATH": str(box), "SCRIPTS_DIR": str(chart.path / "files"), "DATA_DIR": str(data),
-                               "RESYNC_MARKER": str(data / ".chartgen-resync"), "ARGS": str(tmp_path / "args")})
+    root = _root(chart, tmp_path, {"mongod": 'printf "%s\\n" "$@" >"$ARGS"\n'})
+    proc = _popen(root, ["/bin/sh", "/scripts/mongod.sh", "--replSet=rs0", "--port=27017"],
+                  {"SCRIPTS_DIR": "/scripts", "DATA_DIR": "/t/data", "RESYNC_MARKER": "/t/data/.chartgen-resync",
+                   "ARGS": "/t/args"})
+    proc.stdout, proc.stderr = proc.communicate(timeout=30)
+    root.close()
     assert proc.returncode == 0, proc.stderr
     return sorted(p.name for p in data.iterdir()), (tmp_path / "args").read_text().split(), proc.stderr
 

@@ -18,7 +18,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "iptables": ("iptables",),                    # a bridge's FORWARD rule; cut-off pods' rules
     "util-linux": ("nsenter", "unshare"),         # entering a pod's network namespace on kind
     "mount": ("mount", "umount"),                 # container roots (overlayfs + bind mounts)
-    "coreutils": ("chroot", "env", "timeout"),
+    "coreutils": ("chroot", "env", "timeout", "sleep"),
     "tar": ("tar",),
     "dpkg": ("dpkg-query", "update-alternatives"),
     "apt": ("apt-get",),
