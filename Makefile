@@ -80,7 +80,7 @@ test: test-tools
 E2E_ARGS ?= -v -p no:cacheprovider
 e2e: setup host-deps cluster-build
 	$(KIND) create >/dev/null
-	$(KIND) load $$($(PY) -m tests.infra.images --names) >/dev/null
+	$(KIND) load $$($(PY) -m tests.drivers) >/dev/null
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m "e2e and not disruptive" \
 	  -n 3 --dist loadgroup $(E2E_ARGS); side=$$?; \
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e --cluster=kind -m "e2e and disruptive" $(E2E_ARGS); alone=$$?; \

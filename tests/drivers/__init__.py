@@ -14,7 +14,6 @@ its test images in tests/infra/images.py.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -188,9 +187,12 @@ def registry() -> dict[str, Driver]:
     return {d.name: d for d in (Etcd(), Redis(), Valkey(), MariaDB(), MySQL(), MongoDB())}
 
 
-def wait_for_ids(what: str, cond, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(1)
+# the component chart's e2e (tests/e2e/test_component.py): a test-only HTTP server that keeps
+# files on its volume, and the official Debian slim image's stand-in for its helm test
+COMPONENT_IMAGES = {"image": "datasrv", "testImage": "debian"}
+
+
+def e2e_images() -> list[str]:
+    """Every test image the e2e suite loads into the cluster (`python -m tests.drivers`)."""
+    names = {recipe for d in registry().values() for recipe in d.test_images.values()}
+    return sorted(names | set(COMPONENT_IMAGES.values()))

@@ -38,7 +38,9 @@ def selector(release: str) -> str:
 
 @pytest.fixture(scope="module")
 def images(cluster):
-    blocks = cluster.images({"image": "datasrv", "testImage": "debian"}) or None
+    from tests.drivers import COMPONENT_IMAGES
+
+    blocks = cluster.images(COMPONENT_IMAGES) or None
     if not blocks:
         pytest.skip("the component e2e runs the test-only datasrv image (tests/infra/images.py), which only "
                     "--cluster=kind builds and loads")
