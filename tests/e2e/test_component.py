@@ -19,7 +19,7 @@ import chartgen
 from chartgen.errors import HelmError
 from tests.kube import Kube
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("component"), pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-component"
 RELEASE = "sm"  # the release the failure diagnostics describe first (stateful-multi)

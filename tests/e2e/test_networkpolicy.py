@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("networkpolicy"), pytest.mark.timeout(600)]
 
 NAMESPACE = "chartgen-e2e-netpol"
 PORT = 6379

@@ -14,7 +14,7 @@ import pytest
 import chartgen
 from chartgen.errors import HelmError
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("single-databases"), pytest.mark.timeout(900)]
 
 NAMESPACE = "chartgen-e2e-single"
 RELEASE = "kv"  # diagnostics on failure describe this release

@@ -86,6 +86,7 @@ def kc(on_cluster):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
+@pytest.mark.xdist_group("publish-release")
 class TestOnACluster:
     def test_unknown_release(self, on_cluster):
         one_line_error(cli("status", "nope", *kc(on_cluster)), "release 'nope': not found", NAMESPACE)
