@@ -74,15 +74,15 @@ test: test-tools
 	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
 
 ## e2e: the end-to-end suite on a kind cluster built on this machine (tests/infra/kind): one control
-## plane + 3 workers in two zones. The drivers' scenarios run side by side (pytest-xdist, one group
-## per driver), then the ones that drain or stop nodes or cut the API alone; the cluster is deleted
-## at the end.
+## plane + 3 workers in two zones. The drivers' scenarios (every driver's release at once, a round
+## per scenario) beside the other modules (pytest-xdist, one group per module), then the ones that
+## drain or stop nodes or cut the API alone; the cluster is deleted at the end.
 E2E_ARGS ?= -v -p no:cacheprovider
 e2e: setup host-deps cluster-build
 	$(KIND) create >/dev/null
 	$(KIND) load $$($(PY) -m tests.drivers) >/dev/null
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e tests/publish/test_release.py --cluster=kind -m "e2e and not disruptive" \
-	  -n 3 --dist loadgroup $(E2E_ARGS); side=$$?; \
+	  -n 2 --dist loadgroup $(E2E_ARGS); side=$$?; \
 	KINDKUBE_KEEP=1 $(PYTEST) tests/e2e --cluster=kind -m "e2e and disruptive" $(E2E_ARGS); alone=$$?; \
 	$(KIND) delete; [ $$side -eq 0 ] && [ $$alone -eq 0 ]
 

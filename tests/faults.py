@@ -22,7 +22,7 @@ class Fault:
     name: str
     run: Callable[[Release, object, int], dict]
     doc: str
-    disruptive: bool = False      # touches nodes or the whole cluster: runs alone
+    disruptive: bool = False      # touches nodes or the whole cluster: runs alone, once for every release
     needs: str = ""               # "" | "this machine" (the nodes' cgroups/netns) | "kind" | "workers"
 
 

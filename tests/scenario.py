@@ -6,6 +6,7 @@ what the bench times (the same code).
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -38,35 +39,94 @@ class Outcome:
         return asdict(self)
 
 
-def run(r: Release, cluster, f: Fault, n: int = 3, seq: int = 0, config: str = "defaults") -> Outcome:
-    """Fault F against release R (N members) under writes; raises when an acknowledged write is
-    lost, when writes never resumed, or when the cluster does not settle."""
-    r.wait_settled(n, f"before {f.name}", timeout=600)
-    r.kube.wait("calm before the fault", lambda: r.driver.calm(r), timeout=120, interval=2)
-    writer = r.start_writer(f"w-{f.name}-{config}-{seq}")
+class Watch:
+    """One release under one fault: its writer started before, everything checked after."""
+
+    def __init__(self, r: Release, cluster, f: Fault, n: int, seq: int, config: str, interval: float):
+        self.r, self.cluster, self.f, self.n, self.config, self.interval = r, cluster, f, n, config, interval
+        r.wait_settled(n, f"before {f.name}", timeout=600, interval=interval)
+        r.kube.wait("calm before the fault", lambda: r.driver.calm(r), timeout=300, interval=2)
+        self.writer = r.start_writer(f"w-{f.name}-{config}-{seq}")
+        self.info: dict = {}
+
+    def finish(self, t_fault: float) -> Outcome:
+        """Settled again, the writes read back: the outcome; raises when an acknowledged write
+        is lost, when writes never resumed, or when the cluster does not settle."""
+        r, f, n = self.r, self.f, self.n
+        r.wait_settled(n, f"after {f.name}", timeout=900, interval=self.interval)
+        ready_s = time.time() - t_fault
+        time.sleep(WINDOW_AFTER)
+        acks = r.stop_writer(self.writer)
+        acked = {seq_ for seq_, _ in acks}
+        have = r.driver.read_back(r, self.writer)
+        lost = sorted(acked - have)
+        times = [t - t_fault for _, t in acks]
+        around = [x for x in times if x >= -1.0]
+        gaps = [(b - a, b) for a, b in zip(around, around[1:])]
+        longest, end = max(gaps, default=(0.0, 0.0))
+        out = Outcome(r.driver.name, f.name, self.config, max(0.0, end) if longest > 0.5 else 0.0, longest,
+                      len(acked), len(lost), ready_s, self.info, [round(x, 3) for x in times if -5 <= x <= 120])
+        print(f"\n{out.line()}")
+        assert acks, f"{r.name} {f.name}: the writer acknowledged nothing"
+        assert not lost, f"{r.name} {f.name}: {len(lost)} acknowledged writes lost: {lost[:10]}"
+        assert any(t > ready_s for t in times), f"{r.name} {f.name}: no write acknowledged after it settled"
+        for pod in r.pods(n):   # every member holds every acknowledged write (replicas catch up)
+            r.kube.wait(f"{pod} holds every acknowledged write of {self.writer}",
+                        lambda pod=pod: acked <= r.driver.read_back(r, self.writer, pod), timeout=120, interval=2)
+        return out
+
+
+def run(r: Release, cluster, f: Fault, n: int = 3, seq: int = 0, config: str = "defaults",
+        interval: float = 0.5) -> Outcome:
+    """Fault F against release R (N members) under writes (the bench: one release at a time)."""
+    watch = Watch(r, cluster, f, n, seq, config, interval)
     time.sleep(WINDOW_BEFORE)
     t_fault = time.time()
-    info = f.run(r, cluster, n)
+    watch.info = f.run(r, cluster, n)
     time.sleep(2)
-    r.wait_settled(n, f"after {f.name}", timeout=900)
-    ready_s = time.time() - t_fault
-    time.sleep(WINDOW_AFTER)
-    acks = r.stop_writer(writer)
-    acked = {seq_ for seq_, _ in acks}
-    have = r.driver.read_back(r, writer)
-    lost = sorted(acked - have)
-    times = [t - t_fault for _, t in acks]
-    around = [x for x in times if x >= -1.0]
-    gaps = [(b - a, b) for a, b in zip(around, around[1:])]
-    longest, end = max(gaps, default=(0.0, 0.0))
-    out = Outcome(r.driver.name, f.name, config, max(0.0, end) if longest > 0.5 else 0.0, longest, len(acked),
-                  len(lost), ready_s, info, [round(x, 3) for x in times if -5 <= x <= 120])
-    print(f"\n{out.line()}")
-    assert acks, f"{f.name}: the writer acknowledged nothing"
-    assert not lost, f"{f.name}: {len(lost)} acknowledged writes lost: {lost[:10]}"
-    assert any(t > ready_s for t in times), f"{f.name}: no write acknowledged after the cluster settled"
-    # every member holds every acknowledged write (replicas catch up)
-    for pod in r.pods(n):
-        r.kube.wait(f"{pod} holds every acknowledged write of {writer}",
-                    lambda pod=pod: acked <= r.driver.read_back(r, writer, pod), timeout=120, interval=2)
-    return out
+    return watch.finish(t_fault)
+
+
+def together(releases: list[Release], fn) -> dict[str, object]:
+    """FN(release) for every release at once (threads); release name -> its result or its error."""
+    results: dict[str, object] = {}
+
+    def one(r: Release) -> None:
+        try:
+            results[r.name] = fn(r)
+        except BaseException as err:  # noqa: BLE001 - reported by that release's test
+            results[r.name] = err
+
+    threads = [threading.Thread(target=one, args=(r,)) for r in releases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def round_of(releases: list[Release], cluster, f: Fault, n: int = 3) -> dict[str, object]:
+    """Fault F for every release at once, each under its own writer (the e2e suite: a round per
+    fault, the drivers side by side): a fault that touches one release happens to each of them;
+    one that touches nodes or the whole cluster happens once (chosen by the first release).
+    Release name -> its Outcome, or the error that fails its test."""
+    watches = together(releases, lambda r: Watch(r, cluster, f, n, 0, "e2e", interval=2.0))
+    ok = [r for r in releases if isinstance(watches[r.name], Watch)]
+    time.sleep(WINDOW_BEFORE)
+    t_fault = time.time()
+    if f.disruptive:
+        try:
+            info = f.run(ok[0], cluster, n) if ok else {}
+            for r in ok:
+                watches[r.name].info = info
+        except BaseException as err:  # noqa: BLE001 - every release's test reports it
+            return {r.name: err for r in releases}
+    else:
+        def hit(r: Release):
+            watches[r.name].info = f.run(r, cluster, n)
+        failed = {k: v for k, v in together(ok, hit).items() if isinstance(v, BaseException)}
+        ok = [r for r in ok if r.name not in failed]
+        watches.update(failed)
+    time.sleep(2)
+    done = together(ok, lambda r: watches[r.name].finish(t_fault))
+    return {r.name: done.get(r.name, watches[r.name]) for r in releases}

@@ -20,6 +20,10 @@ from typing import Any, ClassVar
 from kubernetes import client
 
 STOP = "/tmp/stop"
+# seconds a writer waits after each write: about 20 writes a second resolve a gap to 50 ms, and
+# several writers side by side leave the nodes' CPUs to the members (etcd's bash-static has no
+# sleep; its etcdctl is slower than the pace anyway)
+PACE = 0.05
 ROLE_LABEL = "chartgen.io/role"
 
 
@@ -65,9 +69,9 @@ class Release:
             return None
         return self.driver.settled(self, n)
 
-    def wait_settled(self, n: int, what: str, timeout: float = 300) -> str:
+    def wait_settled(self, n: int, what: str, timeout: float = 300, interval: float = 0.5) -> str:
         return self.kube.wait(f"{what}: {n} ready members, one {self.driver.leader_word} they agree on",
-                              lambda: self.settled(n), timeout=timeout, interval=0.5)
+                              lambda: self.settled(n), timeout=timeout, interval=interval)
 
     # -- the writer --------------------------------------------------------------------
     def start_writer(self, name: str) -> str:
@@ -85,10 +89,18 @@ class Release:
             else:
                 env_list.append(client.V1EnvVar(name=k, value=v))
         security = client.V1PodSecurityContext(run_as_user=d.run_as, run_as_group=d.run_as) if d.run_as else None
+        # a client off the members' nodes where it can be (kind: the control plane), so draining
+        # or stopping a member's node never takes the writer with it
+        cp = "node-role.kubernetes.io/control-plane"
+        affinity = client.V1Affinity(node_affinity=client.V1NodeAffinity(
+            preferred_during_scheduling_ignored_during_execution=[client.V1PreferredSchedulingTerm(
+                weight=100, preference=client.V1NodeSelectorTerm(match_expressions=[
+                    client.V1NodeSelectorRequirement(key=cp, operator="Exists")]))]))
         pod = client.V1Pod(
             metadata=client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/name": "test-writer",
                                                             f"{self.name}-client": "true"}),
-            spec=client.V1PodSpec(restart_policy="Never", security_context=security,
+            spec=client.V1PodSpec(restart_policy="Never", security_context=security, affinity=affinity,
+                                  tolerations=[client.V1Toleration(key=cp, operator="Exists", effect="NoSchedule")],
                                   termination_grace_period_seconds=1, containers=[client.V1Container(
                                       name="writer", image=ref, image_pull_policy="IfNotPresent",
                                       command=["/bin/sh", "-c", script], env=env_list)]))

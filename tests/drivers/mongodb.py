@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from tests.drivers import STOP, Driver, Release
+from tests.drivers import PACE, STOP, Driver, Release
 
 PRELUDE = """
 const PW = process.env.MONGODB_ROOT_PASSWORD, USER = process.env.ROOT_USER || 'root';
@@ -59,6 +59,7 @@ while (!require('fs').existsSync('{STOP}')) {{
   i++;
   try {{ coll.insertOne({{_id: i}}, {{writeConcern: {{w: 'majority', j: true, wtimeout: 3000}}}});
         print(`${{i}} ${{Date.now() / 1000}}`); }} catch (e) {{ sleep(100); }}
+  sleep({int(PACE * 1000)});
 }}
 JS
 HOME=/tmp exec mongosh --nodb --quiet --norc --file /tmp/w.js

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from tests.drivers import STOP, Driver, Release
+from tests.drivers import PACE, STOP, Driver, Release
 
 
 class MariaDB(Driver):
@@ -57,6 +57,7 @@ i=0
 while [ ! -e {STOP} ]; do
   i=$((i + 1))
   if q "INSERT INTO w.$RUN (id) VALUES ($i)"; then echo "$i $(date +%s.%N)"; fi
+  sleep {PACE}
 done
 """
         return "image", script, {"PRIMARY": f"{r.name}-primary.{r.ns}.svc.cluster.local",

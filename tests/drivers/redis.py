@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from tests.drivers import STOP, Driver, Release
+from tests.drivers import PACE, STOP, Driver, Release
 
 MASTER_SET = "mymaster"
 
@@ -105,6 +105,7 @@ while [ ! -e {STOP} ]; do
         {self.auth_env}="$PASSWORD" timeout 3 {self.cli} --no-auth-warning -h "$MASTER" -p 6379 2>/dev/null | tr -d '\\r')
   case $out in OK*) acked=${{out##*
 }}; [ "${{acked:-0}}" -ge 1 ] 2>/dev/null && echo "$i $(date +%s.%N)" ;; esac
+  sleep {PACE}
 done
 """
         return "image", script, {"MASTER": f"{r.name}-master.{r.ns}.svc.cluster.local",

@@ -29,11 +29,39 @@ def helm(cluster):
     return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
 
 
-def driver_params(*names: str):
-    """One param per driver (all when NAMES is empty), each in its own xdist group: a driver's
-    tests run in order on one worker, the drivers side by side."""
-    chosen = [DRIVERS[n] for n in names] if names else list(DRIVERS.values())
-    return [pytest.param(d, id=d.name, marks=pytest.mark.xdist_group(d.name)) for d in chosen]
+def driver_params():
+    """One param per driver: a scenario's test for each."""
+    return [pytest.param(d, id=d.name) for d in DRIVERS.values()]
+
+
+def open_releases(request, cluster, kube, helm, prefix: str, extra: dict | None = None) -> dict[str, Release]:
+    """A release of every driver the cluster can run, each in its own namespace PREFIX-<driver>
+    with its own API client (the drivers' checks run side by side)."""
+    out = {}
+    for d in DRIVERS.values():
+        if not d.runnable(cluster):
+            r = open_release(request, d, cluster, kube, helm, f"{prefix}-{d.name}", extra)
+            r.kube = Kube(cluster.kubeconfig)
+            out[d.name] = r
+    return out
+
+
+class Rounds:
+    """What happened to each release in a round (every release at once): a test of a driver
+    runs its round the first time any driver needs it, then reads that driver's result."""
+
+    def __init__(self, releases: dict[str, Release]):
+        self.releases, self.done = releases, {}
+
+    def result(self, key: str, driver, fn):
+        if driver.name not in self.releases:
+            pytest.skip(driver.runnable(self.cluster))
+        if key not in self.done:
+            self.done[key] = fn(list(self.releases.values()))
+        got = self.done[key][driver.name]
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
 
 def open_release(request, driver, cluster, kube, helm, ns: str, extra: dict | None = None) -> Release:
