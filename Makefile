@@ -89,7 +89,7 @@ e2e: setup host-deps cluster-build
 ## cluster-build: the project's dockerd and everything kind needs, from Go modules and Debian
 ## packages (cached in $(CHARTGEN_CACHE); rebuilt only when a pin changes).
 cluster-build: setup host-deps
-	nice -n 10 $(KIND) build
+	$(KIND) build
 
 ## bench: speed goals (CLI start, generate, lint), then the failover bench: every driver under
 ## every fault of the catalogue on the kind cluster, 3 runs each (about two hours; not part of test

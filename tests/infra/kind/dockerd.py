@@ -138,8 +138,9 @@ def up(timeout: float = 60) -> str:
                "--add-runtime", f"chartgen-runc={RUNTIME}", "--default-runtime", "chartgen-runc"]
         log(f"starting dockerd ({DOCKER_HOST}, data root {data})")
         with open(logfile, "ab") as out:
+            # at normal priority even when a niced build starts it: the nodes are its children
             subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=lambda: os.setpriority(os.PRIO_PROCESS, 0, 0))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if pid() and answering():
