@@ -1,6 +1,6 @@
 """The component preset's four deployment types on a real Kubernetes cluster, with a small HTTP
-server that keeps files on its volume (localkube's `datasrv` test image, built from Debian's
-python3): for each type install + helm test; stateful pod names, FQDNs that resolve and answer,
+server that keeps files on its volume (the test-only `datasrv` image, tests/infra/images.py, from
+Debian's python3): for each type install + helm test; stateful pod names, FQDNs that resolve and answer,
 one volume per pod, ordered start; a single type refusing a second replica; Recreate
 (stateless-single with a volume, and stateful-single's update) against RollingUpdate
 (stateless-multi) observed pod by pod; a type switch that keeps the data (a file written, the
