@@ -137,9 +137,12 @@ class Kube:
     def labelled(self, ns: str, selector: str, label: str) -> dict[str, str | None]:
         return {p.metadata.name: (p.metadata.labels or {}).get(label) for p in self.pods(ns, selector)}
 
-    def exec(self, ns: str, pod: str, container: str, command: list[str], timeout: int = 120) -> str:
+    def exec(self, ns: str, pod: str, container: str, command: list[str], timeout: int = 120,
+             stderr: bool = True) -> str:
+        """COMMAND's output in a pod's container (its stderr too unless STDERR is false: a
+        client's warnings must not mix with the JSON it prints)."""
         return stream(self.core.connect_get_namespaced_pod_exec, pod, ns, container=container,
-                      command=command, stderr=True, stdin=False, stdout=True, tty=False,
+                      command=command, stderr=stderr, stdin=False, stdout=True, tty=False,
                       _request_timeout=timeout)
 
     def wait(self, what: str, cond, timeout: float = 300, interval: float = 1.0):

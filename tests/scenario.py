@@ -51,7 +51,18 @@ class Watch:
 
     def finish(self, t_fault: float) -> Outcome:
         """Settled again, the writes read back: the outcome; raises when an acknowledged write
-        is lost, when writes never resumed, or when the cluster does not settle."""
+        is lost, when writes never resumed, or when the cluster does not settle (the writer
+        removed then: it must not write on into the next scenario)."""
+        try:
+            return self._finish(t_fault)
+        except BaseException:
+            try:
+                self.r.kube.core.delete_namespaced_pod(self.writer, self.r.ns, grace_period_seconds=0)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            raise
+
+    def _finish(self, t_fault: float) -> Outcome:
         r, f, n = self.r, self.f, self.n
         r.wait_settled(n, f"after {f.name}", timeout=900, interval=self.interval)
         ready_s = time.time() - t_fault

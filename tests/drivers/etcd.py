@@ -39,7 +39,7 @@ class Etcd(Driver):
     def ctl(self, r: Release, pod: str, *args: str, timeout: int = 60) -> str:
         """etcdctl in POD's agent container (the tools image), as root when auth is on."""
         script = AS_ROOT + "exec etcdctl --endpoints=http://127.0.0.1:2379 " + shlex.join(args)
-        return r.kube.exec(r.ns, pod, "agent", ["sh", "-c", script], timeout=timeout)
+        return r.kube.exec(r.ns, pod, "agent", ["sh", "-c", script], timeout=timeout, stderr=False)
 
     def members(self, r: Release, via: str) -> list[dict[str, Any]]:
         return json.loads(self.ctl(r, via, "member", "list", "-w", "json"))["members"]

@@ -35,7 +35,8 @@ class Redis(Driver):
         return r.kube.exec(r.ns, pod, "redis", ["sh", "-c", script], timeout=timeout)
 
     def json(self, r: Release, pod: str, *args: str, **kw):
-        return json.loads(self.sh(r, pod, self.cmd(*args, as_json=True, **kw)))
+        return json.loads(r.kube.exec(r.ns, pod, "redis", ["sh", "-c", self.cmd(*args, as_json=True, **kw)],
+                                      stderr=False))
 
     def role(self, r: Release, pod: str) -> tuple[str, str | None]:
         """('master', None) or ('slave', <its master's host>), from ROLE on the pod's server."""

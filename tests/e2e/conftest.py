@@ -29,16 +29,58 @@ def helm(cluster):
     return Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
 
 
-def driver_params():
-    """One param per driver: a scenario's test for each."""
-    return [pytest.param(d, id=d.name) for d in DRIVERS.values()]
+def pytest_generate_tests(metafunc):
+    """A module that takes `batch` and `driver` runs once per batch of drivers (its module's
+    BATCH of them at a time, all by default), a test per driver of the batch."""
+    if "batch" in metafunc.fixturenames and "driver" in metafunc.fixturenames:
+        names = list(DRIVERS)
+        size = getattr(metafunc.module, "BATCH", len(names))
+        batches = [tuple(names[i:i + size]) for i in range(0, len(names), size)]
+        metafunc.parametrize(["batch", "driver"], [pytest.param(b, DRIVERS[n], id=n) for b in batches for n in b],
+                             indirect=["batch"], scope="module")
 
 
-def open_releases(request, cluster, kube, helm, prefix: str, extra: dict | None = None) -> dict[str, Release]:
-    """A release of every driver the cluster can run, each in its own namespace PREFIX-<driver>
-    with its own API client (the drivers' checks run side by side)."""
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """A batched module's tests in batch order, then in the order the module defines them (and
+    its parameters' order): install first, uninstall last, whatever pytest's own reordering."""
+    def batched(item) -> bool:
+        return "batch" in getattr(item, "callspec", None).params if hasattr(item, "callspec") else False
+
+    chosen = [i for i, item in enumerate(items) if batched(item)]
+    order = {id(item): n for n, item in enumerate(items)}
+    by_module: dict = {}
+    for i in chosen:
+        by_module.setdefault(items[i].module.__name__, []).append(i)
+    for slots in by_module.values():
+        group = [items[i] for i in slots]
+        names = list(DRIVERS)
+        seen: dict[str, list] = {}   # another parameter's values, in the order they first appear
+        for item in group:
+            for k, v in item.callspec.params.items():
+                if k not in ("batch", "driver") and all(v is not x for x in seen.setdefault(k, [])):
+                    seen[k].append(v)
+
+        def key(item):
+            b = item.callspec.params["batch"]
+            others = [next(n for n, x in enumerate(seen[k]) if x is v)
+                      for k, v in sorted(item.callspec.params.items()) if k in seen]
+            return (names.index(b[0]), item.function.__code__.co_firstlineno, others,
+                    b.index(item.callspec.params["driver"].name), order[id(item)])
+        for i, item in zip(slots, sorted(group, key=key)):
+            items[i] = item
+
+
+@pytest.fixture(scope="module")
+def batch(request) -> tuple[str, ...]:
+    return request.param
+
+
+def open_releases(request, cluster, kube, helm, prefix: str, names, extra: dict | None = None) -> dict[str, Release]:
+    """A release of every driver in NAMES the cluster can run, each in its own namespace
+    PREFIX-<driver> with its own API client (the drivers' checks run side by side)."""
     out = {}
-    for d in DRIVERS.values():
+    for d in (DRIVERS[n] for n in names):
         if not d.runnable(cluster):
             r = open_release(request, d, cluster, kube, helm, f"{prefix}-{d.name}", extra)
             r.kube = Kube(cluster.kubeconfig)
@@ -47,11 +89,12 @@ def open_releases(request, cluster, kube, helm, prefix: str, extra: dict | None 
 
 
 class Rounds:
-    """What happened to each release in a round (every release at once): a test of a driver
-    runs its round the first time any driver needs it, then reads that driver's result."""
+    """What happened to each release of a batch in a round (all of them at once): a test of a
+    driver runs its round the first time any driver of the batch needs it, then reads that
+    driver's result."""
 
-    def __init__(self, releases: dict[str, Release]):
-        self.releases, self.done = releases, {}
+    def __init__(self, releases: dict[str, Release], cluster):
+        self.releases, self.cluster, self.done = releases, cluster, {}
 
     def result(self, key: str, driver, fn):
         if driver.name not in self.releases:

@@ -1,8 +1,8 @@
 """Every clustered preset on several nodes (kind: 1 control plane + 3 workers in zones a, a, b),
-every driver's release side by side with hard anti-affinity: each places one member per node;
-the catalogue's faults that touch nodes or the whole cluster (a drain against the
+two drivers' releases at a time with hard anti-affinity: each places one member per node; the
+catalogue's faults that touch nodes or the whole cluster (a drain against the
 PodDisruptionBudgets, the first release's leader's node stopped, the Kubernetes API unreachable)
-happen once, under every driver's writer, with no acknowledged write lost anywhere; then 5
+happen once for both, under each driver's writer, with no acknowledged write lost anywhere; then 5
 members with hard anti-affinity on 3 workers leave 2 Pending and `chartgen status` says why,
 and the same releases, their anti-affinity dropped and spread over the zones, schedule 3 + 2.
 Marked disruptive: make e2e runs these alone, after the others."""
@@ -15,20 +15,21 @@ import pytest
 
 from tests import faults, scenario
 from tests.drivers import Release
-from tests.e2e.conftest import Rounds, driver_params, open_releases
+from tests.e2e.conftest import Rounds, open_releases
 from tests.kube import ZONE_LABEL
 from tests.publish.conftest import chartgen as chartgen_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(2400)]
+BATCH = 2   # as in test_scenarios: two releases at a time; a node or the API fails for both at once
 
 
 @pytest.fixture(scope="module")
-def rounds(request, cluster, kube, helm):
+def rounds(request, batch, cluster, kube, helm):
     if len(kube.workers()) < 3:
         pytest.skip(f"needs 3 schedulable worker nodes, this cluster has {len(kube.workers())}: run --cluster=kind")
-    releases = open_releases(request, cluster, kube, helm, "e2e-nodes", extra={"podAntiAffinityPreset": "hard"})
-    r = Rounds(releases)
-    r.cluster = cluster
+    releases = open_releases(request, cluster, kube, helm, "e2e-nodes", batch,
+                             extra={"podAntiAffinityPreset": "hard"})
+    r = Rounds(releases, cluster)
     yield r
     for release in releases.values():
         kube.delete_namespace(release.ns)
@@ -40,14 +41,12 @@ def _install(r):
     return r.kube.placement(r.ns, r.selector)
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_hard_anti_affinity_places_one_member_per_node(rounds, kube, driver):
     where = rounds.result("install", driver, lambda rs: scenario.together(rs, _install))
     print(f"\n{driver.name}: {where}")
     assert len(set(where.values())) == 3 and set(where.values()) <= set(kube.workers())
 
 
-@pytest.mark.parametrize("driver", driver_params())
 @pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in faults.ALONE])
 def test_fault_loses_no_acknowledged_write(rounds, cluster, kube, fault, driver):
     why = faults.skip_reason(fault, cluster, kube)
@@ -92,7 +91,6 @@ def _five(r, cluster):
     return status.stdout, per_zone
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_five_members_on_three_workers_two_pending_then_three_and_two_over_the_zones(rounds, cluster, driver):
     status, per_zone = rounds.result("five", driver, lambda rs: scenario.together(rs, lambda r: _five(r, cluster)))
     print(f"\n{status}\nmembers per zone: {per_zone}")

@@ -1,6 +1,6 @@
-"""Every clustered preset, through its driver (tests/drivers), on the cluster: every driver's
-release side by side (each in its own namespace), every scenario a round that happens to all of
-them at once and is judged for each: install + helm test; every fault of the catalogue that
+"""Every clustered preset, through its driver (tests/drivers), on the cluster: two drivers'
+releases at a time side by side (each in its own namespace), every scenario a round that happens
+to both at once and is judged for each: install + helm test; every fault of the catalogue that
 touches one release (tests/faults.py: the leader's pod deleted, frozen, cut off; all pods
 deleted; a replica's volume lost; a rolling upgrade) under each driver's writer, with no
 acknowledged write lost, writes resuming and every member holding every acknowledged write
@@ -15,16 +15,18 @@ import pytest
 
 from chartgen.errors import HelmError
 from tests import faults, scenario
-from tests.e2e.conftest import Rounds, driver_params, open_releases
+from tests.e2e.conftest import Rounds, open_releases
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400), pytest.mark.xdist_group("scenarios")]
+# drivers installed at a time: two releases' probes, agents and writers are what this machine's
+# two cores carry beside the cluster itself (more, and helm tests time out)
+BATCH = 2
 
 
 @pytest.fixture(scope="module")
-def rounds(request, cluster, kube, helm):
-    releases = open_releases(request, cluster, kube, helm, "e2e")
-    r = Rounds(releases)
-    r.cluster = cluster
+def rounds(request, batch, cluster, kube, helm):
+    releases = open_releases(request, cluster, kube, helm, "e2e", batch)
+    r = Rounds(releases, cluster)
     yield r
     for release in releases.values():
         kube.delete_namespace(release.ns)
@@ -36,13 +38,11 @@ def _install(r):
     return leader, r.helm.test(r.name, r.ns)
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_install_three_members_and_helm_test(rounds, driver):
     leader, out = rounds.result("install", driver, lambda rs: scenario.together(rs, _install))
     print(f"\n{driver.name}: 3 members, {driver.leader_word} {leader}\n{out}")
 
 
-@pytest.mark.parametrize("driver", driver_params())
 @pytest.mark.parametrize("fault", [pytest.param(f, id=f.name) for f in faults.SIDE_BY_SIDE])
 def test_fault_loses_no_acknowledged_write(rounds, cluster, kube, fault, driver):
     why = faults.skip_reason(fault, cluster, kube)
@@ -70,12 +70,10 @@ def _scale(r):
         assert acked <= r.driver.read_back(r, writer, pod), f"{pod} lost writes in the scale-down"
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_scale_to_five_and_back_to_three(rounds, driver):
     rounds.result("scale", driver, lambda rs: scenario.together(rs, _scale))
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_an_upgrade_rendered_without_the_cluster_cannot_change_a_password(rounds, driver):
     """helm upgrade --dry-run=client renders with a blind lookup: the chart refuses instead of
     drawing new passwords for the data the kept ones protect."""
@@ -86,7 +84,6 @@ def test_an_upgrade_rendered_without_the_cluster_cannot_change_a_password(rounds
     rounds.result("blind upgrade", driver, lambda rs: scenario.together(rs, blind))
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_an_even_member_count_is_refused(rounds, driver):
     def even(r):
         with pytest.raises(HelmError, match="replicaCount"):
@@ -106,6 +103,5 @@ def _uninstall(r):
     assert secrets and set(secrets) <= left, (secrets, left)
 
 
-@pytest.mark.parametrize("driver", driver_params())
 def test_uninstall_keeps_the_data_and_the_secret(rounds, driver):
     rounds.result("uninstall", driver, lambda rs: scenario.together(rs, _uninstall))
