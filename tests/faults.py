@@ -56,15 +56,20 @@ def pod_deleted(r: Release, cluster, n: int) -> dict:
     return {"leader": leader}
 
 
+def _held(harm, seconds: float) -> None:
+    """HARM(True), SECONDS later HARM(False), whatever happens meanwhile."""
+    harm(True)
+    try:
+        time.sleep(seconds)
+    finally:
+        harm(False)
+
+
 @fault("pod-frozen", needs="this machine")
 def pod_frozen(r: Release, cluster, n: int) -> dict:
     """The leader's processes cgroup-frozen for 30 s, then thawed (a hung node, as its pods see it)."""
     leader = r.leader()
-    r.kube.freeze(r.ns, leader, True)
-    try:
-        time.sleep(FREEZE_SECONDS)
-    finally:
-        r.kube.freeze(r.ns, leader, False)
+    _held(lambda on: r.kube.freeze(r.ns, leader, on), FREEZE_SECONDS)
     return {"leader": leader}
 
 
@@ -73,11 +78,7 @@ def leader_cut_off(r: Release, cluster, n: int) -> dict:
     """The leader's network cut for 30 s (its processes keep running): no peer, client, probe or
     API server reaches it, it reaches none of them."""
     leader = r.leader()
-    r.kube.cut_off(r.ns, leader, True)
-    try:
-        time.sleep(CUT_SECONDS)
-    finally:
-        r.kube.cut_off(r.ns, leader, False)
+    _held(lambda on: r.kube.cut_off(r.ns, leader, on), CUT_SECONDS)
     return {"leader": leader}
 
 
@@ -186,11 +187,7 @@ def api_unreachable(r: Release, cluster, n: int) -> dict:
     lose it; the data path stays."""
     cp = r.kube.control_plane()
     rule = ["INPUT", "-p", "tcp", "--dport", "6443", "!", "-i", "lo", "-j", "DROP"]
-    cluster.on_node(cp, "iptables", "-w", "-I", *rule)
-    try:
-        time.sleep(API_DOWN_SECONDS)
-    finally:
-        cluster.on_node(cp, "iptables", "-w", "-D", *rule)
+    _held(lambda on: cluster.on_node(cp, "iptables", "-w", "-I" if on else "-D", *rule), API_DOWN_SECONDS)
     r.kube.wait("the API answers again", lambda: r.kube.core.list_namespace() is not None, timeout=120)
     return {}
 

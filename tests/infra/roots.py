@@ -21,17 +21,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import images
+from .netns import _proc_start_time as _start_time
 
 STATE = Path("/run/chartgen-roots")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _counter = itertools.count()
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except OSError:
-        return None
 
 
 def _owner_dir() -> Path:
