@@ -69,9 +69,12 @@ test-tools: setup host-deps js-deps
 	@$(SHELF) etcd kube-apiserver kubectl checkov >/dev/null
 	@$(PY) -m tests.infra.images --roots >/dev/null
 
-## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime).
+## test: every test that needs no Kubernetes cluster (unit, chart, member-level runtime), on two
+## pytest-xdist workers, a module per worker (its fixtures' servers started once): the member
+## tests mostly wait on servers while the chart tests compute.
+TEST_ARGS ?= -n 2 --dist loadfile -q
 test: test-tools
-	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" -q
+	$(PYTEST) tests --ignore=tests/e2e -m "not e2e" $(TEST_ARGS)
 
 ## e2e: the end-to-end suite on a kind cluster built on this machine (tests/infra/kind): one control
 ## plane + 3 workers in two zones. The drivers' scenarios (every driver's release at once, a round

@@ -150,6 +150,11 @@ class Driver:
     bitnami: ClassVar[dict[str, Any]] = {}
     bitnami_note: ClassVar[str] = ""
     sts_suffix: ClassVar[str] = ""
+    # another driver whose preset's scripts this flavor runs unchanged on its own image (valkey:
+    # redis). The e2e suite runs such a flavor through FLAVOR_SCENARIOS only (what its image
+    # changes: its server and client binaries start, replicate, fail over, scale); the bench runs
+    # it under every fault like any driver.
+    flavor_of: ClassVar[str] = ""
 
     def statefulset(self, release: str) -> str:
         return release + self.sts_suffix
@@ -196,7 +201,22 @@ def registry() -> dict[str, Driver]:
     from tests.drivers.mysql import MariaDB, MySQL
     from tests.drivers.redis import Redis, Valkey
 
-    return {d.name: d for d in (Etcd(), Redis(), Valkey(), MariaDB(), MySQL(), MongoDB())}
+    return {d.name: d for d in (Etcd(), Redis(), MariaDB(), Valkey(), MySQL(), MongoDB())}
+
+
+# the e2e scenarios a flavor (Driver.flavor_of) runs: test functions, and of the fault scenarios
+# the faults (the whole catalogue runs for the driver whose scripts it shares)
+FLAVOR_SCENARIOS = {"test_install_three_members_and_helm_test", "test_fault_loses_no_acknowledged_write",
+                    "test_scale_to_five_and_back_to_three", "test_an_upgrade_rendered_without_the_cluster_cannot_change_a_password",
+                    "test_an_even_member_count_is_refused", "test_uninstall_keeps_the_data_and_the_secret"}
+FLAVOR_FAULTS = {"pod-deleted"}
+
+
+def flavor_runs(driver: Driver, function: str, module: str, fault: str | None) -> bool:
+    """Whether the e2e test FUNCTION of MODULE (with FAULT) runs for DRIVER."""
+    if not driver.flavor_of:
+        return True
+    return module.endswith("test_scenarios") and function in FLAVOR_SCENARIOS and (fault is None or fault in FLAVOR_FAULTS)
 
 
 # the component chart's e2e (tests/e2e/test_component.py): a test-only HTTP server that keeps

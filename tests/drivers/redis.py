@@ -122,5 +122,6 @@ class Valkey(Redis):
     """The redis preset's valkey flavor: the official Valkey image, valkey-server/-sentinel/-cli."""
     name = release = "valkey"
     flavor = "valkey"
+    flavor_of = "redis"
     cli = "valkey-cli"
     test_images = {"image": "valkey", "kubectlImage": "kubectl"}

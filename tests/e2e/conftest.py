@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import chartgen
-from tests.drivers import Release, registry
+from tests.drivers import Release, flavor_runs, registry
 from tests.kube import Kube, open_cluster
 
 DRIVERS = registry()
@@ -41,9 +41,20 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    """A batched module's tests in batch order, then in the order the module defines them (and
+def pytest_collection_modifyitems(config, items):
+    """A flavor's tests beyond what its image changes deselected (tests/drivers: flavor_runs);
+    then a batched module's tests in batch order, then in the order the module defines them (and
     its parameters' order): install first, uninstall last, whatever pytest's own reordering."""
+    def flavor_left_out(item) -> bool:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        d, f = params.get("driver"), params.get("fault")
+        return d is not None and "batch" in params and not flavor_runs(
+            d, item.function.__name__, item.module.__name__, getattr(f, "name", None))
+
+    left_out = [item for item in items if flavor_left_out(item)]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not flavor_left_out(item)]
     def batched(item) -> bool:
         return "batch" in getattr(item, "callspec", None).params if hasattr(item, "callspec") else False
 

@@ -1,6 +1,6 @@
-"""Every clustered preset, through its driver (tests/drivers), on the cluster: two drivers'
-releases at a time side by side (each in its own namespace), every scenario a round that happens
-to both at once and is judged for each: install + helm test; every fault of the catalogue that
+"""Every clustered preset, through its driver (tests/drivers), on the cluster: three drivers'
+releases at a time side by side (each in its own namespace), every scenario a round that
+happens to all of them at once and is judged for each: install + helm test; every fault of the catalogue that
 touches one release (tests/faults.py: the leader's pod deleted, frozen, cut off; all pods
 deleted; a replica's volume lost; a rolling upgrade) under each driver's writer, with no
 acknowledged write lost, writes resuming and every member holding every acknowledged write
@@ -10,6 +10,7 @@ refused; uninstall keeping the data."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -18,9 +19,9 @@ from tests import faults, scenario
 from tests.e2e.conftest import Rounds, open_releases
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400), pytest.mark.xdist_group("scenarios")]
-# drivers installed at a time: two releases' probes, agents and writers are what this machine's
-# two cores carry beside the cluster itself (more, and helm tests time out)
-BATCH = 2
+# drivers installed at a time: three releases' probes, agents and writers are what this machine's
+# two cores carry beside the cluster itself (four saturate them); a round's waiting is paid once
+BATCH = 3
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +33,18 @@ def rounds(request, batch, cluster, kube, helm):
         kube.delete_namespace(release.ns)
 
 
+HELM_TESTS = threading.Lock()   # a helm test's pods start one release at a time: no one times out
+
+
+def _helm_test(r) -> str:
+    with HELM_TESTS:
+        return r.helm.test(r.name, r.ns)
+
+
 def _install(r):
     r.upgrade()
     leader = r.wait_settled(3, "install", timeout=900, interval=2)
-    return leader, r.helm.test(r.name, r.ns)
+    return leader, _helm_test(r)
 
 
 def test_install_three_members_and_helm_test(rounds, driver):
@@ -56,7 +65,7 @@ def _scale(r):
     r.upgrade({"replicaCount": 5})
     r.wait_settled(5, "scaled to 5", timeout=900, interval=2)
     r.driver.check_members(r, 5)
-    r.helm.test(r.name, r.ns)
+    _helm_test(r)
     writer = r.start_writer("w-scale")
     acked = {seq for seq, _ in r.stop_writer(writer)}
     assert acked, "no write acknowledged by 5 members"
@@ -65,7 +74,7 @@ def _scale(r):
                 timeout=600)
     r.wait_settled(3, "scaled back to 3", timeout=900, interval=2)
     r.driver.check_members(r, 3)
-    r.helm.test(r.name, r.ns)
+    _helm_test(r)
     for pod in r.pods(3):
         assert acked <= r.driver.read_back(r, writer, pod), f"{pod} lost writes in the scale-down"
 

@@ -144,10 +144,24 @@ def up(timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if pid() and answering():
+                _remove_leftovers()
                 return DOCKER_HOST
             time.sleep(0.3)
         tail = logfile.read_text(errors="replace").splitlines()[-20:]
         raise DockerError("dockerd did not answer within %ss; %s:\n%s" % (timeout, logfile, "\n".join(tail)))
+
+
+def _remove_leftovers() -> None:
+    """A freshly started engine keeps nothing of a previous one's life (a machine restored from a
+    snapshot, a killed run): its containers (kind nodes restarted by their restart policy, with a
+    stale cluster on them) and networks are removed, so every cluster here starts new."""
+    ids = docker("ps", "-aq", check=False).stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False, timeout=300)
+        log(f"removed {len(ids)} container(s) a previous dockerd left")
+    nets = docker("network", "ls", "-q", "--filter", "type=custom", check=False).stdout.split()
+    if nets:
+        docker("network", "rm", *nets, check=False)
 
 
 def _bridges() -> list[str]:
