@@ -80,7 +80,7 @@ test: test-tools
 ## plane + 3 workers in two zones. The drivers' scenarios (every driver's release at once, a round
 ## per scenario) beside the other modules (pytest-xdist, one group per module), then the ones that
 ## drain or stop nodes or cut the API alone; the cluster is deleted at the end.
-E2E_ARGS ?= -v -p no:cacheprovider
+E2E_ARGS ?= -v -p no:cacheprovider --maxfail=4
 e2e: setup host-deps cluster-build
 	$(KIND) create >/dev/null
 	$(KIND) load $$($(PY) -m tests.drivers) >/dev/null

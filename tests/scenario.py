@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from tests.drivers import Release
 from tests.faults import Fault
 
-WINDOW_BEFORE = 5.0       # writes flowing before the fault
-WINDOW_AFTER = 5.0        # and after every member is ready again
+WINDOW_BEFORE = 3.0       # writes flowing before the fault
+WINDOW_AFTER = 3.0        # and after every member is ready again
 
 
 @dataclass
