@@ -241,8 +241,27 @@ class Kube:
     def cut_off(self, ns: str, pod: str, cut: bool) -> None:
         """Drop (or allow again) every packet of POD's network but its loopback: its processes
         keep running, nothing reaches them, they reach nothing (peers, clients, API server)."""
-        pid = self.pids(ns, pod)[0]
+        pid = self.sandbox_pid(ns, pod)
         verb = "-I" if cut else "-D"
         for chain, iface in (("INPUT", "-i"), ("OUTPUT", "-o")):
-            subprocess.run(["nsenter", "-t", str(pid), "-n", "iptables", "-w", verb, chain, "!", iface, "lo",
-                            "-j", "DROP"], check=True, capture_output=True, text=True)
+            done = subprocess.run(["nsenter", "-t", str(pid), "-n", "iptables", "-w", verb, chain, "!", iface, "lo",
+                                   "-j", "DROP"], capture_output=True, text=True)
+            if cut and done.returncode != 0:   # undone by the caller's cut_off(..., False)
+                raise RuntimeError(f"cutting {pod} off ({chain}): {done.stderr.strip()}")
+
+    def sandbox_pid(self, ns: str, pod: str) -> int:
+        """The host PID of POD's sandbox (its pause process: alive as long as the pod's network
+        namespace), else its oldest process (a probe's or an agent's child may exit any time)."""
+        def started(pid: int) -> int:
+            try:
+                return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+            except (OSError, IndexError, ValueError):
+                return 1 << 62
+        pids = self.pids(ns, pod)
+        for pid in pids:
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "pause":
+                    return pid
+            except OSError:
+                continue
+        return min(pids, key=started)

@@ -14,7 +14,8 @@ from tests.drivers import Release
 from tests.faults import Fault
 
 WINDOW_BEFORE = 3.0       # writes flowing before the fault
-WINDOW_AFTER = 3.0        # and after every member is ready again
+WINDOW_AFTER = 3.0        # and after every member is ready again and a write was acknowledged
+RESUME_TIMEOUT = 120.0    # settled -> a write acknowledged again, at most
 
 
 @dataclass
@@ -66,6 +67,9 @@ class Watch:
         r, f, n = self.r, self.f, self.n
         r.wait_settled(n, f"after {f.name}", timeout=900, interval=self.interval)
         ready_s = time.time() - t_fault
+        # writes acknowledged again once it settled (a loaded node's client may take a while)
+        r.kube.wait(f"{self.writer}: a write acknowledged after {f.name} settled", lambda: any(
+            t - t_fault > ready_s for _, t in r.acks(self.writer, tail=5)), timeout=RESUME_TIMEOUT, interval=1)
         time.sleep(WINDOW_AFTER)
         acks = r.stop_writer(self.writer)
         acked = {seq_ for seq_, _ in acks}

@@ -121,8 +121,13 @@ class Release:
             self.ns, name, "writer", ["/bin/sh", "-c", f": > {STOP}; echo stopping"]), timeout=120, interval=2)
         self.kube.wait("writer done", lambda: self.kube.core.read_namespaced_pod(name, self.ns).status.phase
                        in ("Succeeded", "Failed"), timeout=120)
-        text = self.kube.core.read_namespaced_pod_log(name, self.ns)
+        acks = self.acks(name)
         self.kube.core.delete_namespaced_pod(name, self.ns, grace_period_seconds=0)
+        return acks
+
+    def acks(self, name: str, tail: int | None = None) -> list[tuple[int, float]]:
+        """Writer NAME's acknowledged writes so far (its last TAIL lines' worth)."""
+        text = self.kube.core.read_namespaced_pod_log(name, self.ns, tail_lines=tail)
         acks = []
         for line in text.splitlines():
             parts = line.split()
