@@ -150,6 +150,7 @@ class Driver:
     cannot_run_here: ClassVar[str] = ""  # why not, when a server has no test image
     run_as: ClassVar[int | None] = None   # uid of the writer pod (an image whose user must not be root)
     values: ClassVar[dict[str, Any]] = {}
+    e2e_values: ClassVar[dict[str, Any]] = {}       # added by the e2e suite only (not the bench)
     upgrade_change: ClassVar[dict[str, Any]] = {}   # a setting whose change rolls every pod
     # the most-used chart's settings, to compare against (bench)
     bitnami: ClassVar[dict[str, Any]] = {}

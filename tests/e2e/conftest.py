@@ -127,7 +127,7 @@ def open_release(request, driver, cluster, kube, helm, ns: str, extra: dict | No
     kube.delete_namespace(ns)
     chart = chartgen.generate(driver.preset, driver.release, flavor=driver.flavor,
                               output=request.getfixturevalue("tmp_path_factory").mktemp("e2e") / driver.release)
-    values = {**driver.install_values(cluster), **(extra or {})}
+    values = {**driver.install_values(cluster), **driver.e2e_values, **(extra or {})}
     return Release(driver, kube, helm, chart, ns, values)
 
 
