@@ -73,7 +73,8 @@ class Watch:
         time.sleep(WINDOW_AFTER)
         acks = r.stop_writer(self.writer)
         acked = {seq_ for seq_, _ in acks}
-        have = r.driver.read_back(r, self.writer)
+        have = r.kube.wait(f"{self.writer}'s writes read back", lambda: (r.driver.read_back(r, self.writer),),
+                           timeout=120, interval=2)[0]   # a loaded member may time a read out
         lost = sorted(acked - have)
         times = [t - t_fault for _, t in acks]
         around = [x for x in times if x >= -1.0]
