@@ -158,7 +158,8 @@ class Driver:
     sts_suffix: ClassVar[str] = ""
     # another driver whose preset's scripts this flavor runs unchanged on its own image (valkey:
     # redis). The e2e suite runs such a flavor through FLAVOR_SCENARIOS only (what its image
-    # changes: its server and client binaries start, replicate, fail over); the bench runs
+    # changes: its server and client binaries start, replicate, fail over on kind; its member-level
+    # tests run every Redis scenario with its own servers); the bench runs
     # it under every fault like any driver.
     flavor_of: ClassVar[str] = ""
 
@@ -213,8 +214,7 @@ def registry() -> dict[str, Driver]:
 # the e2e scenarios a flavor (Driver.flavor_of) runs: test functions, and of the fault scenarios
 # the faults (the whole catalogue runs for the driver whose scripts it shares)
 FLAVOR_SCENARIOS = {"test_install_three_members_and_helm_test", "test_fault_loses_no_acknowledged_write",
-                    "test_an_upgrade_rendered_without_the_cluster_cannot_change_a_password",
-                    "test_an_even_member_count_is_refused", "test_uninstall_keeps_the_data_and_the_secret"}
+                    "test_uninstall_keeps_the_data_and_the_secret"}
 FLAVOR_FAULTS = {"pod-deleted"}
 
 

@@ -78,7 +78,6 @@ def _scale(r):
                     timeout=600)
     r.wait_settled(3, "scaled back to 3", timeout=900, interval=2)
     r.driver.check_members(r, 3)
-    _helm_test(r)
     for pod in r.pods(3):
         assert acked <= r.driver.read_back(r, writer, pod), f"{pod} lost writes in the scale-down"
 
