@@ -1,10 +1,11 @@
 """Every clustered preset on several nodes (kind: 1 control plane + 3 workers in zones a, a, b),
 three drivers' releases at a time (as test_scenarios; a flavor's image adds nothing to what a
-node fault tests), with hard anti-affinity: each places one member per node; the catalogue's faults that touch nodes or the whole cluster (a drain against the
-PodDisruptionBudgets, the first release's leader's node stopped, the Kubernetes API unreachable)
-happen once for all of them, under each driver's writer, with no acknowledged write lost anywhere; then 5
-members with hard anti-affinity on 3 workers leave 2 Pending and `chartgen status` says why,
-and the same releases, their anti-affinity dropped and spread over the zones, schedule 3 + 2.
+node fault tests), with hard anti-affinity: each places one member per node; the catalogue's
+faults that touch nodes or the whole cluster (a drain against the PodDisruptionBudgets, the
+first release's leader's node stopped, the Kubernetes API unreachable) happen once for all of
+them, under each driver's writer, with no acknowledged write lost anywhere; then 5 members with
+hard anti-affinity on 3 workers leave 2 Pending and `chartgen status` says why, and a new
+release of 5 without anti-affinity, spread over the zones, schedules 3 + 2.
 Marked disruptive: make e2e runs these alone, after the others."""
 
 from __future__ import annotations

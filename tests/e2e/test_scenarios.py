@@ -1,8 +1,8 @@
 """Every clustered preset, through its driver (tests/drivers), on the cluster: three drivers'
 releases at a time side by side (each in its own namespace), every scenario a round that
-happens to all of them at once and is judged for each: install + helm test; every fault of the catalogue that
-touches one release (tests/faults.py: the leader's pod deleted, frozen, cut off; all pods
-deleted; a replica's volume lost; a rolling upgrade) under each driver's writer, with no
+happens to all of them at once and is judged for each: install + helm test; every fault of the
+catalogue that touches one release (tests/faults.py: the leader's pod deleted, frozen, cut off;
+all pods deleted; a rolling upgrade) under each driver's writer, with no
 acknowledged write lost, writes resuming and every member holding every acknowledged write
 after; scale 3 -> 5 -> 3; an upgrade rendered without the cluster refused; an even count
 refused; uninstall keeping the data."""
