@@ -51,10 +51,10 @@ def pytest_collection_modifyitems(config, items):
         return d is not None and "batch" in params and not flavor_runs(
             d, item.function.__name__, item.module.__name__, getattr(f, "name", None))
 
-    left_out = [item for item in items if flavor_left_out(item)]
+    left_out = {id(item) for item in items if flavor_left_out(item)}
     if left_out:
-        config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not flavor_left_out(item)]
+        config.hook.pytest_deselected(items=[item for item in items if id(item) in left_out])
+        items[:] = [item for item in items if id(item) not in left_out]
     def batched(item) -> bool:
         return "batch" in getattr(item, "callspec", None).params if hasattr(item, "callspec") else False
 

@@ -11,7 +11,6 @@ Marked disruptive: make e2e runs these alone, after the others."""
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
 
@@ -23,7 +22,6 @@ from tests.publish.conftest import chartgen as chartgen_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.disruptive, pytest.mark.timeout(2400)]
 BATCH = 3
-SPREAD = threading.Lock()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +77,7 @@ def _five(r, cluster):
         assert re.search(rf"^ +{pod} +NOT READY +role \S+ +Pending, unschedulable.*anti-affinity", status.stdout,
                          re.M), status.stdout
     five.helm.uninstall(five.name, five.ns, wait=True)
-    with SPREAD:   # 5 running members of one release at a time (three at once saturate 2 cores)
+    with scenario.ONE_AT_A_TIME:
         per_zone = _spread(r)
     return status.stdout, per_zone
 

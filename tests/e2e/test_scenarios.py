@@ -10,7 +10,6 @@ refused; uninstall keeping the data."""
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -33,11 +32,8 @@ def rounds(request, batch, cluster, kube, helm):
         kube.delete_namespace(release.ns)
 
 
-HELM_TESTS = threading.Lock()   # a helm test's pods start one release at a time: no one times out
-
-
 def _helm_test(r) -> str:
-    with HELM_TESTS:
+    with scenario.ONE_AT_A_TIME:
         return r.helm.test(r.name, r.ns)
 
 
@@ -61,11 +57,8 @@ def test_fault_loses_no_acknowledged_write(rounds, cluster, kube, fault, driver)
     print(f"\n{json.dumps(out.as_dict() | {'timeline': len(out.timeline)})}")
 
 
-FIVE = threading.Lock()   # one release at 5 members at a time (three at once saturate 2 cores)
-
-
 def _scale(r):
-    with FIVE:
+    with scenario.ONE_AT_A_TIME:
         r.upgrade({"replicaCount": 5})
         r.wait_settled(5, "scaled to 5", timeout=900, interval=2)
         r.driver.check_members(r, 5)
