@@ -119,12 +119,20 @@ def rolling_upgrade(r: Release, cluster, n: int) -> dict:
     secrets = {s.metadata.name: s.data for s in r.kube.core.list_namespaced_secret(r.ns).items
                if s.metadata.name.startswith(f"{r.name}-") and s.type == "Opaque"}
     uids = {p.metadata.name: p.metadata.uid for p in r.kube.pods(r.ns, r.selector)}
-    fewest, done = [n], threading.Event()
+    fewest, done = [n, []], threading.Event()
+    started = time.monotonic()
 
     def watch() -> None:   # a roll takes one member at a time: a majority stays ready throughout
         while not done.is_set():
             try:
-                fewest[0] = min(fewest[0], len(r.kube.ready_names(r.ns, r.selector)))
+                pods = r.kube.pods(r.ns, r.selector)
+                ready = [p for p in pods if r.kube.ready(p)]
+                if len(ready) < fewest[0]:
+                    fewest[0] = len(ready)
+                    fewest[1] = [f"{time.monotonic() - started:.0f} s: ready {[p.metadata.name for p in ready]}"] + [
+                        f"{p.metadata.name} deleting={p.metadata.deletion_timestamp is not None} "
+                        + " ".join(f"{c.name}:ready={c.ready}" for c in p.status.container_statuses or [])
+                        for p in pods if p not in ready]
             except Exception:  # noqa: BLE001 - a failed look is not a finding
                 pass
             time.sleep(0.3)
@@ -141,7 +149,8 @@ def rolling_upgrade(r: Release, cluster, n: int) -> dict:
             watcher.join()
     for name, data in secrets.items():
         assert r.kube.core.read_namespaced_secret(name, r.ns).data == data, f"Secret {name} changed in the upgrade"
-    assert fewest[0] >= n // 2 + 1, f"the majority was lost during the roll: {fewest[0]} of {n} ready"
+    assert fewest[0] >= n // 2 + 1, (f"the majority was lost during the roll: {fewest[0]} of {n} ready; "
+                                     + "; ".join(fewest[1] + r.kube.probe_failures(r.ns, r.pods(n))))
     return {"fewest_ready": fewest[0]}
 
 

@@ -204,6 +204,16 @@ class Kube:
         events = self.core.list_namespaced_event(ns, field_selector=f"involvedObject.name={pod}").items
         return [e.message for e in events if e.reason == "FailedScheduling"]
 
+    def probe_failures(self, ns: str, pods: list[str]) -> list[str]:
+        """The failed probes kubelet reported for PODS (its Unhealthy events: which probe, what it printed)."""
+        out = []
+        for pod in pods:
+            for e in self.core.list_namespaced_event(ns, field_selector=f"involvedObject.name={pod}").items:
+                if e.reason == "Unhealthy":
+                    when = e.last_timestamp or e.event_time or e.first_timestamp
+                    out.append(f"{pod} {when:%H:%M:%S} x{e.count or 1}: {e.message.strip()[:300]}")
+        return out
+
     # -- a pod's processes on this machine ----------------------------------------------
     def cgroups(self, ns: str, pod: str) -> list[Path]:
         """The pod's cgroup directories on this machine (the freezer's under cgroup v1, else v2):

@@ -64,6 +64,7 @@ def _scale(r):
         r.driver.check_members(r, 5)
         _helm_test(r)
         writer = r.start_writer("w-scale")
+        r.kube.wait("writes acknowledged by 5 members", lambda: len(r.acks(writer)) >= 5, timeout=120, interval=1)
         acked = {seq for seq, _ in r.stop_writer(writer)}
         assert acked, "no write acknowledged by 5 members"
         r.upgrade({"replicaCount": 3})
