@@ -54,7 +54,8 @@ def main() -> int:
         cluster = Cluster("existing", Path(os.environ["KUBECONFIG"]))
     kube, helm = Kube(cluster.kubeconfig), Helm(kubeconfig=cluster.kubeconfig, timeout="10m")
     kept = report.load(args.out) if args.keep else []
-    outcomes = []
+    outcomes, failed = [], []
+    notes = {k: v.bitnami_note for k, v in drivers.items()}
     for name in args.drivers.split(","):
         d = drivers[name]
         if d.runnable(cluster):
@@ -80,16 +81,19 @@ def main() -> int:
                 for n in range(args.runs):
                     try:
                         out = scenario.run(r, cluster, f, seq=n, config=config)
-                    except AssertionError as err:   # a lost write: the figure stays, the exit code says it
+                    except AssertionError as err:   # a finding: told, the other runs go on, the exit code says it
                         print(f"  {f.name} run {n + 1}: FAILED: {err}", flush=True)
-                        raise
+                        failed.append(f"{name} {config} {f.name} run {n + 1}: {err}")
+                        continue
                     outcomes.append(out)
                     print(f"  {f.name:<20} run {n + 1}: {out.line()}", flush=True)
+                    # after every run: a bench cut short keeps what it measured
+                    report.write(report.merged(kept, outcomes), notes, args.out, meta(args))
             helm.uninstall(r.name, r.ns, wait=True)
             kube.delete_namespace(r.ns)
-        every = report.merged(kept, outcomes)   # after every driver: a cut-short run keeps its figures
-        report.write(every, {k: v.bitnami_note for k, v in drivers.items()}, args.out, meta(args))
-    return 1 if any(o.lost for o in outcomes) else 0
+    for line in failed:
+        print(f"FAILED: {line}", flush=True)
+    return 1 if failed or any(o.lost for o in outcomes) else 0
 
 
 def meta(args) -> dict:
@@ -98,7 +102,8 @@ def meta(args) -> dict:
     acked = "; ".join(f"{d.name}: {d.acknowledged}" for d in registry().values())
     return {"cluster": args.cluster, "runs": args.runs, "host": f"{platform.machine()}, {os.cpu_count()} cores",
             "date": time.strftime("%Y-%m-%d"),
-            "about": (f"`python -m tests.bench --cluster {args.cluster} --drivers {args.drivers} --runs {args.runs}"
+            "about": (f"`python -m tests.bench --cluster {args.cluster} --drivers {args.drivers} --faults {args.faults} "
+                      f"--compare-faults {args.compare_faults} --runs {args.runs}"
                       + (" --keep" if args.keep else "")
                       + f"` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster "
                       "writer through the chart's client or primary Service, 3 s client timeout, counting only "
