@@ -126,13 +126,13 @@ def rolling_upgrade(r: Release, cluster, n: int) -> dict:
         while not done.is_set():
             try:
                 pods = r.kube.pods(r.ns, r.selector)
-                ready = [p for p in pods if r.kube.ready(p)]
-                if len(ready) < fewest[0]:
-                    fewest[0] = len(ready)
-                    fewest[1] = [f"{time.monotonic() - started:.0f} s: ready {[p.metadata.name for p in ready]}"] + [
+                not_ready = [p for p in pods if not r.kube.ready(p)]
+                if len(pods) - len(not_ready) < fewest[0]:
+                    fewest[0] = len(pods) - len(not_ready)
+                    fewest[1] = [f"{time.monotonic() - started:.0f} s: {fewest[0]} ready"] + [
                         f"{p.metadata.name} deleting={p.metadata.deletion_timestamp is not None} "
                         + " ".join(f"{c.name}:ready={c.ready}" for c in p.status.container_statuses or [])
-                        for p in pods if p not in ready]
+                        for p in not_ready]
             except Exception:  # noqa: BLE001 - a failed look is not a finding
                 pass
             time.sleep(0.3)

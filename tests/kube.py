@@ -200,19 +200,18 @@ class Kube:
         return subprocess.run([str(shelf.path("kubectl")), "--kubeconfig", str(self.kubeconfig), *args],
                               capture_output=True, text=True, timeout=timeout)
 
-    def pending_reasons(self, ns: str, pod: str) -> list[str]:
+    def events(self, ns: str, pod: str, reason: str) -> list:
+        """POD's events of one REASON (FailedScheduling, Unhealthy, ...)."""
         events = self.core.list_namespaced_event(ns, field_selector=f"involvedObject.name={pod}").items
-        return [e.message for e in events if e.reason == "FailedScheduling"]
+        return [e for e in events if e.reason == reason]
+
+    def pending_reasons(self, ns: str, pod: str) -> list[str]:
+        return [e.message for e in self.events(ns, pod, "FailedScheduling")]
 
     def probe_failures(self, ns: str, pods: list[str]) -> list[str]:
         """The failed probes kubelet reported for PODS (its Unhealthy events: which probe, what it printed)."""
-        out = []
-        for pod in pods:
-            for e in self.core.list_namespaced_event(ns, field_selector=f"involvedObject.name={pod}").items:
-                if e.reason == "Unhealthy":
-                    when = e.last_timestamp or e.event_time or e.first_timestamp
-                    out.append(f"{pod} {when:%H:%M:%S} x{e.count or 1}: {e.message.strip()[:300]}")
-        return out
+        return [f"{pod} {e.last_timestamp or e.event_time or e.first_timestamp:%H:%M:%S} x{e.count or 1}: "
+                f"{e.message.strip()[:300]}" for pod in pods for e in self.events(ns, pod, "Unhealthy")]
 
     # -- a pod's processes on this machine ----------------------------------------------
     def cgroups(self, ns: str, pod: str) -> list[Path]:

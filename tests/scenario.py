@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from tests.drivers import Release
-from tests.faults import ONE_AT_A_TIME, Fault  # noqa: F401 - ONE_AT_A_TIME used by the e2e modules
+from tests.faults import Fault
 
 WINDOW_BEFORE = 3.0       # writes flowing before the fault
 WINDOW_AFTER = 3.0        # and after every member is ready again and a write was acknowledged

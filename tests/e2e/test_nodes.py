@@ -77,7 +77,7 @@ def _five(r, cluster):
         assert re.search(rf"^ +{pod} +NOT READY +role \S+ +Pending, unschedulable.*anti-affinity", status.stdout,
                          re.M), status.stdout
     five.helm.uninstall(five.name, five.ns, wait=True)
-    with scenario.ONE_AT_A_TIME:
+    with faults.ONE_AT_A_TIME:
         per_zone = _spread(r)
     return status.stdout, per_zone
 

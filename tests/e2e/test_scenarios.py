@@ -33,7 +33,7 @@ def rounds(request, batch, cluster, kube, helm):
 
 
 def _helm_test(r) -> str:
-    with scenario.ONE_AT_A_TIME:
+    with faults.ONE_AT_A_TIME:
         return r.helm.test(r.name, r.ns)
 
 
@@ -58,7 +58,7 @@ def test_fault_loses_no_acknowledged_write(rounds, cluster, kube, fault, driver)
 
 
 def _scale(r):
-    with scenario.ONE_AT_A_TIME:
+    with faults.ONE_AT_A_TIME:
         r.upgrade({"replicaCount": 5})
         r.wait_settled(5, "scaled to 5", timeout=900, interval=2)
         r.driver.check_members(r, 5)
