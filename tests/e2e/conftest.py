@@ -104,18 +104,39 @@ class Rounds:
     driver runs its round the first time any driver of the batch needs it, then reads that
     driver's result."""
 
+    # a release a round left unsettled joins a later round only if it settled meanwhile (a
+    # short look instead of every later round's full wait for a release that is broken)
+    RECHECK_S = 60
+
     def __init__(self, releases: dict[str, Release], cluster):
         self.releases, self.cluster, self.done = releases, cluster, {}
+        self.broken: dict[str, str] = {}   # release name -> the round that left it unsettled
 
     def result(self, key: str, driver, fn):
         if driver.name not in self.releases:
             pytest.skip(driver.runnable(self.cluster))
         if key not in self.done:
-            self.done[key] = fn(list(self.releases.values()))
+            self.done[key] = self._run(key, fn)
         got = self.done[key][driver.name]
         if isinstance(got, BaseException):
             raise got
         return got
+
+    def _run(self, key: str, fn) -> dict[str, object]:
+        skipped: dict[str, object] = {}
+        for name, r in self.releases.items():
+            if name in self.broken:
+                try:
+                    r.wait_settled(3, f"{name} before {key}", timeout=self.RECHECK_S, interval=5)
+                    del self.broken[name]
+                except TimeoutError as err:
+                    skipped[name] = RuntimeError(f"not run: {name} has not settled since the "
+                                                 f"{self.broken[name]} round ({err})")
+        out = fn([r for n, r in self.releases.items() if n not in skipped]) | skipped
+        for name, got in out.items():
+            if isinstance(got, TimeoutError) and name not in skipped:
+                self.broken.setdefault(name, key)
+        return out
 
 
 def open_release(request, driver, cluster, kube, helm, ns: str, extra: dict | None = None) -> Release:

@@ -126,6 +126,22 @@ eng_io_fatal() {
   esac
 }
 
+# eng_rollback_prepared DIR: a prepared backup can hold transactions InnoDB had prepared but
+# not committed when it was taken (MDEV-36025); without the donor's binary log to decide them the
+# server refuses to start ("Found N prepared transactions!") and the member would crash-loop. They
+# are outside the backup's GTID position, so replication brings them again: roll them back in one
+# heuristic-recovery run of the server, which always ends by asking to be restarted without it.
+eng_rollback_prepared() {
+  mariadbd --defaults-file="$CONFIG_FILE" --datadir="$1" --skip-networking --socket="$RUN_DIR/recover.sock" \
+    --tc-heuristic-recover=ROLLBACK >"$RUN_DIR/recover.log" 2>&1
+  if ! grep -q 'restart without --tc-heuristic-recover' "$RUN_DIR/recover.log"; then
+    log "rolling back the backup's prepared transactions failed: $(tail -n 20 "$RUN_DIR/recover.log")"
+    return 1
+  fi
+  _rp_n=$(sed -n 's/.*Found \([0-9]*\) prepared transaction.*/\1/p' "$RUN_DIR/recover.log" | tail -n 1)
+  [ -z "$_rp_n" ] || log "rolled back $_rp_n transaction(s) the backup held prepared (replication applies them again)"
+}
+
 # eng_seed DONOR: copy DONOR's data into DATA_ROOT/data.new. The donor's sidecar streams a
 # mariadb-backup over socat after this member answers its challenge with the replication
 # password (files/donor.sh); then prepare, and keep the backup's GTID position for
@@ -142,6 +158,7 @@ eng_seed() {
     log "mariadb-backup --prepare failed: $(tail -n 20 "$RUN_DIR/prepare.log")"
     return 1
   }
+  eng_rollback_prepared "$DATA_ROOT/data.new" || return 1
   # the donor's position at the backup: its binary log's, or (a replica donor) what it applied
   _sd_pos=
   for _sd_f in mariadb_backup_binlog_info xtrabackup_binlog_info; do
