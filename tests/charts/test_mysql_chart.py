@@ -228,6 +228,7 @@ def test_notes_say_how_to_connect_and_which_flavor(flavored, helm):
 # -- the scripts' MySQL/MariaDB differences, run in dash with stand-ins for the servers' binaries
 # (Oracle MySQL cannot run here; MariaDB's members are proven by tests/runtime) -------------------
 import os  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -406,10 +407,11 @@ def test_liveness_gives_a_recovering_server_the_startup_budget(flavored, tmp_pat
         live = 'sh "$SCRIPTS_DIR/probe.sh" live'
         (run / "starting").write_text(f"{sleeper.pid} {int(time.time()) - 30}\n")
         proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600")
-        assert proc.returncode == 0 and "is starting (30s of 600s)" in proc.stdout
+        # the probe's own clock reads a second or two later on a loaded machine
+        assert proc.returncode == 0 and re.search(r"is starting \(3[0-5]s of 600s\)", proc.stdout), proc.stdout
         (run / "starting").write_text(f"{sleeper.pid} {int(time.time()) - 700}\n")
         proc = _sh(chart, tmp_path, live, STARTUP_SECONDS="600")
-        assert proc.returncode == 1 and "has not answered 700s after its start" in proc.stdout
+        assert proc.returncode == 1 and re.search(r"has not answered 70[0-5]s after its start", proc.stdout), proc.stdout
         sleeper.kill()
         sleeper.wait()
         (run / "starting").write_text(f"{sleeper.pid} {int(time.time())}\n")
