@@ -123,18 +123,18 @@ class Rounds:
         return got
 
     def _run(self, key: str, fn) -> dict[str, object]:
-        skipped: dict[str, object] = {}
+        not_run: dict[str, object] = {}
         for name, r in self.releases.items():
             if name in self.broken:
                 try:
                     r.wait_settled(3, f"{name} before {key}", timeout=self.RECHECK_S, interval=5)
                     del self.broken[name]
                 except TimeoutError as err:
-                    skipped[name] = RuntimeError(f"not run: {name} has not settled since the "
+                    not_run[name] = RuntimeError(f"not run: {name} has not settled since the "
                                                  f"{self.broken[name]} round ({err})")
-        out = fn([r for n, r in self.releases.items() if n not in skipped]) | skipped
+        out = fn([r for n, r in self.releases.items() if n not in not_run]) | not_run
         for name, got in out.items():
-            if isinstance(got, TimeoutError) and name not in skipped:
+            if isinstance(got, TimeoutError):
                 self.broken.setdefault(name, key)
         return out
 
