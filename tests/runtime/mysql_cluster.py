@@ -164,7 +164,9 @@ class MySQLPods(Pods):
 
     def ids(self, ordinal: int, table: str = "t.acked") -> set[int]:
         out = self.out(ordinal, f"SELECT id FROM {table}", timeout=30)
-        return {int(x) for x in (out or "").split()}
+        # an unanswered query is never 'no rows' (two silent members would compare equal)
+        assert out is not None, f"{self.name(ordinal)} did not answer SELECT id FROM {table}"
+        return {int(x) for x in out.split()}
 
     def agent_log(self, ordinal: int) -> str:
         return self.log(ordinal).read_text()

