@@ -57,11 +57,16 @@ class Watch:
         try:
             return self._finish(t_fault)
         except BaseException:
-            try:
-                self.r.kube.core.delete_namespaced_pod(self.writer, self.r.ns, grace_period_seconds=0)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            self.abort()
             raise
+
+    def abort(self) -> None:
+        """The writer removed (the fault failed or the check did): it must not write on into
+        the next scenario."""
+        try:
+            self.r.kube.core.delete_namespaced_pod(self.writer, self.r.ns, grace_period_seconds=0)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
     def _finish(self, t_fault: float) -> Outcome:
         r, f, n = self.r, self.f, self.n
@@ -98,7 +103,11 @@ def run(r: Release, cluster, f: Fault, n: int = 3, seq: int = 0, config: str = "
     watch = Watch(r, cluster, f, n, seq, config, interval)
     time.sleep(WINDOW_BEFORE)
     t_fault = time.time()
-    watch.info = f.run(r, cluster, n)
+    try:
+        watch.info = f.run(r, cluster, n)
+    except BaseException:
+        watch.abort()
+        raise
     time.sleep(2)
     return watch.finish(t_fault)
 
@@ -136,11 +145,16 @@ def round_of(releases: list[Release], cluster, f: Fault, n: int = 3) -> dict[str
             for r in ok:
                 watches[r.name].info = info
         except BaseException as err:  # noqa: BLE001 - every release's test reports it
+            for r in ok:
+                watches[r.name].abort()
             return {r.name: err for r in releases}
     else:
         def hit(r: Release):
             watches[r.name].info = f.run(r, cluster, n)
         failed = {k: v for k, v in together(ok, hit).items() if isinstance(v, BaseException)}
+        for r in ok:
+            if r.name in failed:
+                watches[r.name].abort()
         ok = [r for r in ok if r.name not in failed]
         watches.update(failed)
     time.sleep(2)

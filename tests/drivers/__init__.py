@@ -60,8 +60,11 @@ class Release:
         merge(values, copy.deepcopy(extra or {}))
         self.helm.install_or_upgrade(self.name, self.chart.path, self.ns, values, wait=wait, timeout=timeout)
 
-    def leader(self) -> str | None:
-        return self.driver.leader(self)
+    def leader(self, timeout: float = 60) -> str:
+        """The one pod labelled as the leader, waited for (a settled release's agents may be
+        relabelling a moment later, between two of their rounds)."""
+        return self.kube.wait(f"one {self.driver.leader_word} labelled in {self.ns}",
+                              lambda: self.driver.leader(self), timeout=timeout, interval=0.5)
 
     def settled(self, n: int) -> str | None:
         """The leader when N members are ready, exactly one leads and every member agrees."""
