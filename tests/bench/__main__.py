@@ -104,6 +104,7 @@ def meta(args) -> dict:
             "date": time.strftime("%Y-%m-%d"),
             "about": (f"`python -m tests.bench --cluster {args.cluster} --drivers {args.drivers} --faults {args.faults} "
                       f"--compare-faults {args.compare_faults} --runs {args.runs}"
+                      + (f" --configs {args.configs}" if args.configs != "defaults,bitnami" else "")
                       + (" --keep" if args.keep else "")
                       + f"` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}: 3 members each; an in-cluster "
                       "writer through the chart's client or primary Service, 3 s client timeout, counting only "
