@@ -60,6 +60,15 @@ class Watch:
             self.abort()
             raise
 
+    def strike(self, harm) -> None:
+        """HARM() as this watch's fault (its result is the outcome's info); the writer removed
+        if the fault fails."""
+        try:
+            self.info = harm()
+        except BaseException:
+            self.abort()
+            raise
+
     def abort(self) -> None:
         """The writer removed (the fault failed or the check did): it must not write on into
         the next scenario."""
@@ -103,11 +112,7 @@ def run(r: Release, cluster, f: Fault, n: int = 3, seq: int = 0, config: str = "
     watch = Watch(r, cluster, f, n, seq, config, interval)
     time.sleep(WINDOW_BEFORE)
     t_fault = time.time()
-    try:
-        watch.info = f.run(r, cluster, n)
-    except BaseException:
-        watch.abort()
-        raise
+    watch.strike(lambda: f.run(r, cluster, n))
     time.sleep(2)
     return watch.finish(t_fault)
 
@@ -150,11 +155,8 @@ def round_of(releases: list[Release], cluster, f: Fault, n: int = 3) -> dict[str
             return {r.name: err for r in releases}
     else:
         def hit(r: Release):
-            watches[r.name].info = f.run(r, cluster, n)
+            watches[r.name].strike(lambda: f.run(r, cluster, n))
         failed = {k: v for k, v in together(ok, hit).items() if isinstance(v, BaseException)}
-        for r in ok:
-            if r.name in failed:
-                watches[r.name].abort()
         ok = [r for r in ok if r.name not in failed]
         watches.update(failed)
     time.sleep(2)
