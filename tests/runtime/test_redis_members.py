@@ -128,6 +128,53 @@ def test_helm_test_script_passes_on_the_healthy_cluster(cluster):
     assert "OK: 1 master (redis-node-0), 2 linked replica(s), 3 sentinel(s) agree" in proc.stderr
 
 
+# probe.sh redis-ready against two scratch servers in a pod's redis container (loopback, ports of
+# their own, no password; the cluster is not touched): B never synced, synced, then its master gone
+READINESS = """
+set -u
+d=$DATA_DIR/probe-test
+mkdir -p "$d"
+serve() { p=$1; shift; {engine}-server --port "$p" --bind 127.0.0.1 --protected-mode no --save '' --appendonly no \
+  --dir "$d" --logfile "$d/$p.log" --daemonize yes --repl-diskless-sync yes --repl-diskless-sync-delay 0 "$@"; }
+cli() { timeout 2 {engine}-cli -p "$@"; }
+ready() { SERVER_PORT=7102 REDIS_PASSWORD= LINK_GRACE_SECONDS=$1 sh /scripts/probe.sh redis-ready; echo "rc=$?"; }
+until_() { n=0; until eval "$1"; do n=$((n + 1)); [ $n -lt 300 ] || { echo "timeout: $1"; break; }; sleep 0.1; done; }
+serve 7101
+serve 7102 --replicaof 127.0.0.1 7199
+until_ '[ "$(cli 7102 PING)" = PONG ]'
+echo "== never synced"; ready 600
+cli 7102 REPLICAOF 127.0.0.1 7101 >/dev/null
+until_ 'cli 7102 INFO replication | grep -q "^master_link_status:up"'
+echo "== synced"; ready 0
+cli 7101 SHUTDOWN NOSAVE >/dev/null 2>&1
+until_ 'cli 7102 INFO replication | grep -q "^master_link_status:down"'
+echo "== link lost, within the grace"; ready 600
+echo "== link lost, past the grace"; ready 0
+cli 7102 SHUTDOWN NOSAVE >/dev/null 2>&1
+rm -rf "$d"
+"""
+
+
+def test_a_replica_stays_ready_through_a_short_link_loss_but_not_before_its_first_sync(cluster):
+    """Ready = linked, or synced since start and unlinked for less than LINK_GRACE_SECONDS
+    (repl-timeout): a master that stalls for a moment must not take every replica out of the
+    Services and hold a rolling update up; a replica that never synced stays out."""
+    master = cluster.healthy(range(3))
+    replica = next(i for i in range(3) if i != master)
+    env = cluster.env(replica)
+    assert env["LINK_GRACE_SECONDS"] == "20"  # redis.replTimeout
+    proc = cluster.run(replica, "redis", ["sh", "-c", READINESS.replace("{engine}", cluster.engine)],
+                       env={**env, "CLI_TIMEOUT": "5"})
+    out = proc.stdout
+    assert "timeout:" not in out, out + proc.stderr
+    steps = dict(part.split("\n", 1) for part in out.split("== ")[1:])
+    assert steps["never synced"].strip().endswith("rc=1") and "not synced since it started" in steps["never synced"], out
+    assert steps["synced"].strip() == "rc=0", out
+    assert steps["link lost, within the grace"].strip() == "rc=0", out
+    assert steps["link lost, past the grace"].strip().endswith("rc=1"), out
+    assert "replica of 127.0.0.1: link connect (down for" in steps["link lost, past the grace"], out
+
+
 def test_master_killed_a_replica_is_promoted_and_acknowledged_writes_survive(cluster):
     master = cluster.healthy(range(3))
     for n in range(ACKED):  # acknowledged = written and confirmed by at least one replica

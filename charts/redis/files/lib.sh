@@ -54,6 +54,13 @@ EOF
   case $r_role in master | slave) return 0 ;; *) r_role=; return 1 ;; esac
 }
 
+# Seconds since the replica at HOST lost its link to its master: -1 when it has not synced since it
+# started, when its link is up, or when it does not answer.
+link_down_seconds() {
+  _s=$(rcli "$1" INFO replication | sed -n 's/^master_link_down_since_seconds:\([-0-9]*\).*/\1/p')
+  case $_s in '' | *[!0-9-]*) echo -1 ;; *) echo "$_s" ;; esac
+}
+
 # What the sentinel at HOST says about MASTER_SET: sets sv_host sv_flags sv_epoch;
 # 1 when it does not answer or monitors no such master.
 sentinel_view() {

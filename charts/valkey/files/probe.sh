@@ -1,7 +1,10 @@
 #!/bin/sh
 # probe.sh: the pods' exec probes.
 #   redis-live      valkey-server answers PING (LOADING counts: a big dataset loads slowly)
-#   redis-ready     a master, or a replica whose link to its master is up (not syncing)
+#   redis-ready     a master, or a replica whose link to its master is up (not syncing), or one
+#                   that synced since it started and lost its link less than LINK_GRACE_SECONDS
+#                   ago (repl-timeout): it serves what it has (replica-serve-stale-data), and a
+#                   blip of its master (a starved CPU, a slow DNS answer) is not a lost member
 #   sentinel-live   valkey-sentinel answers PING
 #   sentinel-ready  the sentinel monitors a master
 # Env: lib.sh's
@@ -19,7 +22,13 @@ redis-ready)
   server_role 127.0.0.1 || { echo "no ROLE answer"; exit 1; }
   [ "$r_role" = master ] && exit 0
   [ "$r_link" = connected ] && exit 0
-  echo "replica of $r_master: link $r_link"
+  down=$(link_down_seconds 127.0.0.1)
+  [ "$down" -ge 0 ] && [ "$down" -lt "${LINK_GRACE_SECONDS:-0}" ] && exit 0
+  if [ "$down" -lt 0 ]; then
+    echo "replica of $r_master: link $r_link (not synced since it started)"
+  else
+    echo "replica of $r_master: link $r_link (down for ${down}s)"
+  fi
   exit 1
   ;;
 sentinel-live)
