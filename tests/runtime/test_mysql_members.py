@@ -261,6 +261,41 @@ def test_a_frozen_primary_is_replaced_and_once_thawed_cannot_take_writes(cluster
                              in _log(cluster, old) else "rejoined without a clone"))
 
 
+def test_a_primary_whose_server_alone_hangs_is_fenced_before_it_follows(cluster):
+    """The primary's server hangs while its agent runs: the agent finds it gone, the Lease is not
+    renewed and another member takes it. Thawed, the server is as it was: writable, semi-sync
+    source on. Its agent must fence it before pointing it at the new primary, or it stays
+    writable and its applier waits for semi-sync acknowledgements for ever (found by the e2e
+    suite's pod-frozen round: a replica 1,100 s behind, "Waiting for semi-sync ACK from slave")."""
+    old = cluster.healthy(range(3))
+    server = next(cluster.pid(old, name) for name in ("mariadbd", "mysqld")
+                  if _has_process(cluster, old, name))
+    os.kill(server, signal.SIGSTOP)
+    try:
+        seconds, new = _wait_new_primary(cluster, old, range(3), timeout=60)
+        print(f"\nmysql-{old}'s server hung -> mysql-{new} writable and holding the Lease after {seconds:.1f}s")
+        # acknowledged once the other replica follows the new primary (semi-sync)
+        cluster.wait("a write acknowledged by the new primary", lambda: cluster.out(
+            new, "INSERT IGNORE INTO t.acked (id) VALUES (30000)", timeout=20) is not None, timeout=90)
+    finally:
+        os.kill(server, signal.SIGCONT)
+    cluster.wait("the thawed server fenced (read-only)", lambda: old not in cluster.writables(range(3)), timeout=60)
+    assert _watch_writables(cluster, range(3), 5) == 1
+    cluster.wait("healthy, the old primary a replica again", lambda: cluster.healthy(range(3)) == new, timeout=120)
+    assert cluster.wait("same data everywhere", lambda: cluster.ids(old) == cluster.ids(new), timeout=60)
+    assert 30000 in cluster.ids(old)
+    assert "the server takes writes but this member is not the primary: fencing it" in _log(cluster, old) \
+        or "no longer the primary" in _log(cluster, old)
+
+
+def _has_process(cluster, ordinal, name):
+    try:
+        cluster.pid(ordinal, name)
+        return True
+    except LookupError:
+        return False
+
+
 def test_all_pods_restarted_at_once_come_back_with_exactly_one_primary(cluster):
     before = cluster.ids(cluster.healthy(range(3)))
     for i in range(3):

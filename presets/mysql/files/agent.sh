@@ -18,6 +18,9 @@
 # Promotion: replication reset, semi-sync source on, the primary label cleared from every other
 # pod, writable, then this pod labelled chartgen.io/role=primary.
 # Failover off: ordinal 0 is the primary, the others follow it.
+# Not the primary = read-only, semi-sync source off: checked (and fenced) first when the agent
+# starts and when a server that went away as the primary answers again (a hung server wakes up
+# writable; made a replica as it is, its applier would wait for semi-sync acknowledgements).
 # A preStop request (prestop.sh) makes a primary hand over first (switchover, below).
 # The role is written to RUN_DIR/role for the readiness probe (probe.sh).
 # Env: INTERVAL LEASE_SECONDS RENEW_SECONDS SEMI_SYNC_WAIT ROLE_LABEL SWITCHOVER + lib.sh's
@@ -48,6 +51,12 @@ seen_rv= seen_at=0 # the Lease's resourceVersion last seen, and since when (ms, 
 labelled= labelled_at=0
 why= said= said_at=0
 stopping=
+# the server may take writes while this member is not the primary: at the agent's start (it
+# cannot know what its server was) and after the server went away while it was the primary (a
+# hung server comes back as it was: writable, its commits waiting for semi-sync acknowledgements,
+# and, made a replica as it is, its applier waits for them too). The next round that reaches the
+# server fences it before anything else.
+unfenced=1
 
 # say WHY: why this pod is not (yet) what it should be; logged on change and every 30 s
 say() {
@@ -128,11 +137,21 @@ fence() {
   kill_clients # the old primary's clients reconnect through the primary Service
 }
 
+# make_safe: read-only, semi-sync source off (the state of a member that is not the primary)
+make_safe() {
+  if [ "$(read_only)" != 1 ]; then
+    log "the server takes writes but this member is not the primary: fencing it"
+    fence || return 1
+  fi
+  eng_semisync_source off >/dev/null 2>&1 || :
+}
+
 demote() {
   [ "$role" = primary ] || return 0
   log "no longer the primary: $1"
-  fence
-  eng_semisync_source off >/dev/null 2>&1 || :
+  # a server that does not answer is fenced once it does (unfenced: the next rounds)
+  fence || unfenced=1
+  eng_semisync_source off >/dev/null 2>&1 || unfenced=1
   role=none
   say "$1"
   state none
@@ -386,10 +405,15 @@ tick() {
   [ -z "$stopping" ] || return 0
   if [ -f "$SEEDING" ] || ! server_up; then
     [ "$role" = none ] || log "the server is down or being seeded"
+    [ "$role" != primary ] || unfenced=1
     role=none
     say "the server is not up (seeding or starting)"
     state none
     return 0
+  fi
+  if [ -n "$unfenced" ]; then
+    make_safe || { say "cannot make the server read-only"; return 0; }
+    unfenced=
   fi
   if ! kubectl_setup; then
     say "no kubectl proxy sidecar (yet): cannot use the Lease or label the pod"
