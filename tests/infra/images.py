@@ -167,6 +167,15 @@ RECIPES: dict[str, Recipe] = {
     "mariadb": Recipe("MARIADB_IMAGE", packages=["mariadb-server", "mariadb-client", "mariadb-backup", "socat",
                                                  "procps", "psmisc", "gawk", "openssl", "iproute2", "lsof", "rsync",
                                                  "gosu"], cmd=["mariadbd"]),
+    # postgres:17 (trixie-slim + PGDG's postgresql-17): trixie's postgresql-17 at the image's paths
+    # (/usr/lib/postgresql/17/bin), uid/gid 999 like the image, its PG_MAJOR and PATH
+    "postgres": Recipe("POSTGRES_IMAGE", packages=["postgresql-17", "gosu", "locales", "xz-utils", "zstd"],
+                       cmd=["postgres"], env={"PG_MAJOR": "17", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                              "/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin"},
+                       commands=["rm -rf /etc/postgresql/17 /var/lib/postgresql/17",   # the package's "main" cluster
+                                 "groupmod -g 999 postgres && usermod -u 999 -g 999 postgres",
+                                 "mkdir -p /var/run/postgresql && chmod 3777 /var/run/postgresql"
+                                 " && chown -R 999:999 /var/lib/postgresql /var/run/postgresql"]),
     # mysql:8.4 (Oracle Linux 9): its shell and userland; mysqld itself has no stand-in here
     "mysql": Recipe("MYSQL_IMAGE", packages=["gawk", "curl", "openssl"]),
     # mongo:8.0 (Ubuntu noble): its shell and userland; mongod and mongosh have no stand-in here

@@ -17,17 +17,4 @@ agent | server) ;;
   exit 2
   ;;
 esac
-: >"$RUN_DIR/handover.request"
-# wake the agent (same pod, one process namespace)
-agent=$(read_file "$RUN_DIR/agent.pid" 2>/dev/null) && kill -USR1 "$agent" 2>/dev/null || :
-deadline=$(($(now) + HANDOVER_TIMEOUT))
-# the agent answers within a few seconds; without one (not running) there is nothing to wait for
-started=$(($(now) + 5))
-while [ "$(now)" -lt "$deadline" ]; do
-  state=$(read_file "$RUN_DIR/handover.state" 2>/dev/null) || state=
-  [ "$state" != "done" ] || exit 0
-  [ -n "$state" ] || [ "$(now)" -lt "$started" ] || exit 0
-  pause 0.2
-done
-log "no handover within ${HANDOVER_TIMEOUT}s"
-exit 0
+handover_request

@@ -157,3 +157,93 @@ kube() {
   kubectl_setup || return 1
   "$KUBECTL_BIN" --server="$API_PROXY" --namespace="$POD_NAMESPACE" --request-timeout=5s "$@"
 }
+
+# ---- the Lease (coordination.k8s.io), through the pod's kubectl proxy (kube above): the
+# arbiter of presets whose engine has no consensus of its own. lease_cas needs `date`. ----
+# Env: LEASE_NAME LEASE_SECONDS
+
+# lease_read: sets l_rv l_holder l_acquired l_transitions; 1 on an API error, 2 when missing
+lease_read() {
+  l_rv= l_holder= l_acquired= l_transitions=0
+  _lr_out=$(kube get lease "$LEASE_NAME" -o \
+    'jsonpath={.metadata.resourceVersion}|{.spec.holderIdentity}|{.spec.acquireTime}|{.spec.leaseTransitions}' 2>&1) || {
+    case $_lr_out in *NotFound* | *"not found"*) return 2 ;; esac
+    lease_error=$_lr_out
+    return 1
+  }
+  l_rv=${_lr_out%%|*}
+  _lr_out=${_lr_out#*|}
+  l_holder=${_lr_out%%|*}
+  _lr_out=${_lr_out#*|}
+  l_acquired=${_lr_out%%|*}
+  l_transitions=${_lr_out#*|}
+  case $l_transitions in '' | *[!0-9]*) l_transitions=0 ;; esac
+}
+
+# lease_cas RV HOLDER acquire|renew: compare-and-swap on resourceVersion RV (a JSON patch that
+# tests it, so a concurrent change makes it fail): HOLDER takes (acquire) or keeps (renew) the
+# Lease. Sets l_rv to the new resourceVersion.
+lease_cas() {
+  _lc_t=$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)
+  _lc_ops="{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"$1\"}"
+  if [ "$3" = acquire ]; then
+    _lc_ops="$_lc_ops,{\"op\":\"add\",\"path\":\"/spec/holderIdentity\",\"value\":\"$2\"}"
+    _lc_ops="$_lc_ops,{\"op\":\"add\",\"path\":\"/spec/acquireTime\",\"value\":\"$_lc_t\"}"
+    _lc_ops="$_lc_ops,{\"op\":\"add\",\"path\":\"/spec/leaseTransitions\",\"value\":$((l_transitions + 1))}"
+  else
+    _lc_ops="$_lc_ops,{\"op\":\"test\",\"path\":\"/spec/holderIdentity\",\"value\":\"$2\"}"
+  fi
+  _lc_ops="$_lc_ops,{\"op\":\"add\",\"path\":\"/spec/renewTime\",\"value\":\"$_lc_t\"}"
+  _lc_ops="$_lc_ops,{\"op\":\"add\",\"path\":\"/spec/leaseDurationSeconds\",\"value\":$LEASE_SECONDS}"
+  _lc_out=$(kube patch lease "$LEASE_NAME" --type=json -p "[$_lc_ops]" --request-timeout=2s \
+    -o 'jsonpath={.metadata.resourceVersion}' 2>&1) || { lease_error=$_lc_out; return 1; }
+  l_rv=$_lc_out
+}
+
+# lease_take_new: take the Lease if it was never held (a new cluster: the one member that may
+# initialize it takes it first, so a second initialization cannot happen); 1 with WHY otherwise
+lease_take_new() {
+  if ! kubectl_setup; then
+    why="waiting for the kubectl proxy sidecar"
+    return 1
+  fi
+  lease_read
+  case $? in
+  0) ;;
+  2) why="the Lease $LEASE_NAME is missing (helm upgrade restores it)"; return 1 ;;
+  *) why="cannot read the Lease $LEASE_NAME: $lease_error"; return 1 ;;
+  esac
+  if [ -n "$l_holder" ] || [ -n "$l_acquired" ]; then
+    why="the Lease says this cluster exists (held by ${l_holder:-nobody}): waiting for a member to copy"
+    return 1
+  fi
+  lease_cas "$l_rv" "$POD_NAME" acquire || { why="lost the race for the Lease: $lease_error"; return 1; }
+}
+
+# fqdn_of POD: the FQDN of POD in PEERS; 1 when it is not a member (anymore)
+fqdn_of() {
+  for _fo_p in $PEERS; do
+    case $_fo_p in "$1".*) printf '%s' "$_fo_p"; return 0 ;; esac
+  done
+  return 1
+}
+
+# ---- a preStop hook's handover (needs `date`) ----
+
+# handover_request: ask this pod's agent to hand over before the pod stops (RUN_DIR/handover.request;
+# the agent, same pod and process namespace, woken by USR1) and wait until it says done
+# (RUN_DIR/handover.state), at most HANDOVER_TIMEOUT seconds; without an agent that answers
+# within 5 s there is nothing to wait for
+handover_request() {
+  : >"$RUN_DIR/handover.request"
+  _hr_agent=$(read_file "$RUN_DIR/agent.pid" 2>/dev/null) && kill -USR1 "$_hr_agent" 2>/dev/null || :
+  _hr_deadline=$(($(date +%s) + HANDOVER_TIMEOUT))
+  _hr_started=$(($(date +%s) + 5))
+  while [ "$(date +%s)" -lt "$_hr_deadline" ]; do
+    _hr_state=$(read_file "$RUN_DIR/handover.state" 2>/dev/null) || _hr_state=
+    [ "$_hr_state" != "done" ] || return 0
+    [ -n "$_hr_state" ] || [ "$(date +%s)" -lt "$_hr_started" ] || return 0
+    pause 0.2
+  done
+  log "no handover within ${HANDOVER_TIMEOUT}s"
+}

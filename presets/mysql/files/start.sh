@@ -29,32 +29,12 @@ client_files
 mkdir -p "$DATA_ROOT/tmp"
 wait_resolvable "$self" || :
 
-# the Lease (failover on): ordinal 0 bootstraps only a cluster whose Lease was never held, and
-# takes it first, so that a second bootstrap cannot happen
-lease_says_new_cluster() {
-  if ! kubectl_setup; then
-    why="waiting for the kubectl proxy sidecar"
-    return 1
-  fi
-  lease_read
-  case $? in
-  0) ;;
-  2) why="the Lease $LEASE_NAME is missing (helm upgrade restores it)"; return 1 ;;
-  *) why="cannot read the Lease $LEASE_NAME: $lease_error"; return 1 ;;
-  esac
-  if [ -n "$l_holder" ] || [ -n "$l_acquired" ]; then
-    why="the Lease says this cluster exists (held by ${l_holder:-nobody}): waiting for a member to clone"
-    return 1
-  fi
-  lease_cas "$l_rv" "$POD_NAME" acquire || { why="lost the race for the Lease: $lease_error"; return 1; }
-}
-
 # may this pod create a new cluster?
 may_bootstrap() {
   [ "$ordinal" -eq 0 ] || { why="waiting for a ready member to clone"; return 1; }
   [ ! -f "$RESEED" ] || { why="re-cloning: waiting for a ready member"; return 1; }
   if [ "$FAILOVER" = 1 ]; then
-    lease_says_new_cluster
+    lease_take_new
   else
     # failover off: nothing records that the cluster exists; another member that answers has
     # the data (pick_donor then clones it)

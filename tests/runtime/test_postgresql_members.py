@@ -1,0 +1,260 @@
+"""Member-level runtime test of the postgresql chart with real PostgreSQL 17 servers and a real
+Kubernetes API server for the Lease.
+
+Debian trixie's postgresql-17 stands in for the official postgres:17 image's server (same
+major, same paths, uid 999, a userland pruned to the image's tools); one network namespace per
+pod, the pods' FQDNs resolving inside each; every pod runs its rendered containers (start.sh ->
+postgres, the agent, the kubectl proxy sidecar) in its image's root with exactly the command
+lines, environment and volumes the rendered StatefulSet gives it. The kubectl sidecar talks to
+a bare API server (tests/infra/apiserver.py) with a token of the release's ServiceAccount, so
+the Lease, the compare-and-swap renewals and the role labels are real. The tests run in order on
+one cluster (quorum synchronous commit: ANY 1 of the other two; the chart's default timings:
+Lease 8 s, renewal every 2 s).
+"""
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import chartgen
+from chartgen.helm import Helm
+from tests.infra.apiserver import NAME as API_HOST
+from tests.infra.apiserver import ApiServer
+from tests.infra.netns import PodNetwork
+from tests.runtime.mysql_cluster import MemberApi
+from tests.runtime.postgresql_cluster import PgPods, Writer
+
+pytestmark = [pytest.mark.runtime, pytest.mark.timeout(900)]
+
+if os.geteuid() != 0:  # pragma: no cover - CI and developers' machines run as root
+    pytest.skip("network namespaces need root", allow_module_level=True)
+
+STS = "pg"
+ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory):
+    return chartgen.generate("postgresql", STS, output=tmp_path_factory.mktemp("chart") / STS)
+
+
+@pytest.fixture(scope="module")
+def api():
+    with ApiServer() as server:
+        yield MemberApi(server, "chartgen-rt-pg")
+
+
+def _fqdn(api, i):
+    return f"{STS}-{i}.{STS}-headless.{api.name}.svc.cluster.local"
+
+
+@pytest.fixture(scope="module")
+def cluster(chart, api, tmp_path_factory):
+    objects = Helm().template(chart.path, STS, api.name, {"replicaCount": 3})
+    hosts = {f"{STS}-{i}": [_fqdn(api, i)] for i in range(3)}
+    with PodNetwork(hosts, host_names=[API_HOST]) as net:
+        pods = PgPods(objects, tmp_path_factory.mktemp("pods"), net, api)
+        pods.cmdlines = CommandLines(pods, [f"{STS}-{i}" for i in range(3)])
+        yield pods
+        pods.cmdlines.stop.set()
+        print(pods.logs()[-20000:])
+
+
+class CommandLines(threading.Thread):
+    """Every command line seen in the pods, sampled every few milliseconds from /proc (the
+    scripts call PostgreSQL's programs by their path, so no PATH wrapper can record them)."""
+
+    def __init__(self, pods, names):
+        super().__init__(daemon=True)
+        self.pods, self.names, self.seen, self.stop = pods, names, set(), threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for name in self.names:
+                try:
+                    pids = self.pods.net.pids(name)
+                except Exception:  # noqa: BLE001 - a pod not started yet
+                    continue
+                for pid in pids:
+                    try:
+                        self.seen.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                    except OSError:
+                        pass
+            time.sleep(0.005)
+
+
+def _log(cluster, i):
+    return cluster.log(i).read_text()
+
+
+def _acked(cluster, primary, first, n):
+    """N rows committed one by one through PRIMARY (each commit waits for a standby)."""
+    values = ", ".join(f"({i})" for i in range(first, first + n))
+    assert cluster.out(primary, f"INSERT INTO acked (id) VALUES {values}") is not None
+
+
+def _wait_new_primary(cluster, old, ordinals, timeout=60):
+    t0 = time.monotonic()
+    new = cluster.wait("a new primary out of recovery, holding the Lease", lambda: next(
+        (i for i in ordinals if i != old and cluster.holder() == cluster.name(i) and cluster.primaries([i])), None),
+        timeout=timeout, interval=0.1)
+    return time.monotonic() - t0, new
+
+
+def _watch_primaries(cluster, ordinals, seconds):
+    """Poll every pod for SECONDS: the largest number of members out of recovery at once."""
+    most, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        most = max(most, len(cluster.primaries(ordinals)))
+        time.sleep(0.2)
+    return most
+
+
+# -- formation ----------------------------------------------------------------------------------
+
+def test_pods_form_one_primary_holding_the_lease_and_streaming_standbys(cluster):
+    t0 = time.monotonic()
+    for i in range(3):
+        cluster.start(i)
+    primary = cluster.wait("one primary holding the Lease, 2 streaming standbys",
+                           lambda: cluster.healthy(range(3)), timeout=180)
+    print(f"\nstart to healthy: {time.monotonic() - t0:.1f}s")
+    assert primary == 0  # only ordinal 0 creates a new cluster
+    assert "initializing a new cluster" in _log(cluster, 0)
+    for i in (1, 2):
+        assert f"copying {STS}-0 (pg_basebackup)" in _log(cluster, i) or "(pg_basebackup)" in _log(cluster, i)
+    assert cluster.out(0, "SHOW synchronous_standby_names") == f'ANY 1 ("{STS}-1", "{STS}-2")'
+    assert cluster.out(0, "SHOW data_checksums") == "on"
+    slots = cluster.out(0, "SELECT slot_name || ' ' || active FROM pg_replication_slots ORDER BY 1")
+    assert slots == f"{STS}_1 true\n{STS}_2 true"
+    assert cluster.wait("role labels", lambda: cluster.api.labels([f"{STS}-{i}" for i in range(3)]) ==
+                        {f"{STS}-0": "primary", f"{STS}-1": "replica", f"{STS}-2": "replica"})
+    lease = cluster.api.lease(cluster.lease_name)
+    assert lease["spec"]["holderIdentity"] == f"{STS}-0" and lease["spec"]["leaseDurationSeconds"] == 8
+    assert all(cluster.wait(f"{STS}-{i} ready", lambda i=i: cluster.ready(i)) for i in range(3))
+
+
+def test_a_standby_refuses_writes_and_no_secret_is_on_a_command_line(cluster):
+    assert cluster.out(0, "CREATE TABLE acked (id int PRIMARY KEY)") is not None
+    proc = cluster.sql(1, "BEGIN; SET TRANSACTION READ WRITE; INSERT INTO acked (id) VALUES (-1); COMMIT")
+    assert proc.returncode != 0 and "recovery" in proc.stderr, proc.stderr
+    # the harness's launchers (nsenter/env -i ... chroot ...) carry the environment of what they
+    # start (a container's, the test's own client): not the chart's command lines
+    seen = "\n".join(c for c in cluster.cmdlines.seen if "/usr/sbin/chroot " not in c)
+    assert "/bin/psql " in seen and "/bin/postgres " in seen  # the sampler sees the scripts' clients
+    for secret in (cluster.password, cluster.env(0, "postgresql")["REPLICATION_PASSWORD"]):
+        assert secret not in seen
+
+
+def test_helm_test_script_passes(cluster):
+    test = next(o for o in cluster.objects if o["kind"] == "Pod")
+    for e in test["spec"]["containers"][0]["env"]:  # no Service here: the primary's FQDN stands for -rw
+        if e["name"] == "PRIMARY_SERVICE":
+            e["value"] = cluster.fqdn(cluster.healthy(range(3)))
+    proc = cluster.run_workload(test, 1, timeout=180)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert f"OK: 1 primary ({STS}-0)" in proc.stderr
+
+
+# -- seeding ------------------------------------------------------------------------------------
+
+def test_a_standby_seeded_after_data_exists(cluster):
+    primary = cluster.healthy(range(3))
+    _acked(cluster, primary, 0, ROWS)
+    victim = 2
+    cluster.kill(victim)
+    cluster.start(victim, fresh_data=True)  # an empty volume
+    cluster.wait("healthy with the emptied member seeded", lambda: cluster.healthy(range(3)) == primary, timeout=120)
+    assert _log(cluster, victim).count("(pg_basebackup)") >= 2
+    assert cluster.ids(victim) == set(range(ROWS))
+
+
+# -- failover -----------------------------------------------------------------------------------
+
+def test_primary_killed_a_standby_takes_the_lease_and_no_acknowledged_commit_is_lost(cluster):
+    old = cluster.healthy(range(3))
+    via = next(i for i in range(3) if i != old)
+    writer = Writer(cluster, via, 10_000, seconds=60)
+    writer.start()
+    time.sleep(3)
+    cluster.kill(old)  # SIGKILL: gone without a word, the Lease is not renewed
+    seconds, new = _wait_new_primary(cluster, old, range(3))
+    print(f"\nfailover: {STS}-{old} killed -> {STS}-{new} primary holding the Lease after {seconds:.1f}s")
+    before = set(writer.acked)
+    cluster.wait("commits through the new primary", lambda: writer.acked - before, timeout=30)
+    writer.stop.set()
+    writer.join()
+    have = cluster.ids(new)
+    assert len(before) >= 3, "commits before the failover"
+    lost = writer.acked - have
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
+    assert set(range(ROWS)) <= have
+    labels = cluster.api.labels([f"{STS}-{i}" for i in range(3)])
+    assert labels[f"{STS}-{new}"] == "primary" and labels[f"{STS}-{old}"] != "primary"
+    # the old primary comes back as a standby of the new one (rewound when it had WAL the new
+    # primary's history lacks)
+    cluster.start(old)
+    cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=120)
+    assert cluster.ids(old) >= writer.acked
+
+
+def test_a_frozen_primary_takes_no_write_after_its_lease_expired_and_rejoins(cluster):
+    old = cluster.healthy(range(3))
+    via = next(i for i in range(3) if i != old)
+    writer = Writer(cluster, via, 20_000, seconds=90)
+    writer.start()
+    time.sleep(3)
+    for pid in cluster.net.pids(cluster.name(old)):
+        os.kill(pid, signal.SIGSTOP)  # the whole pod hangs: the server, its agent, its sidecar
+    try:
+        seconds, new = _wait_new_primary(cluster, old, range(3))
+        print(f"\nfailover: {STS}-{old} frozen -> {STS}-{new} primary after {seconds:.1f}s")
+    finally:
+        for pid in cluster.net.pids(cluster.name(old)):
+            os.kill(pid, signal.SIGCONT)
+    # thawed: the old primary's agent finds its Lease gone and stops its server; it must never
+    # acknowledge a commit meanwhile (its standbys follow the new primary: no quorum)
+    direct = cluster.sql(via, "INSERT INTO acked (id) VALUES (-2)", host=cluster.fqdn(old), timeout=20)
+    assert direct.returncode != 0 or "WARNING" in direct.stderr, "the thawed old primary acknowledged a commit"
+    cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=180)
+    writer.stop.set()
+    writer.join()
+    have = cluster.ids(new)
+    lost = writer.acked - have
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
+    assert -2 not in have
+    assert cluster.ids(old) == have
+
+
+# -- switchover ---------------------------------------------------------------------------------
+
+def test_a_stopping_primary_hands_over_to_a_standby_without_losing_a_commit(cluster):
+    old = cluster.healthy(range(3))
+    via = next(i for i in range(3) if i != old)
+    writer = Writer(cluster, via, 30_000, seconds=60)
+    writer.start()
+    time.sleep(3)
+    t0 = time.monotonic()
+    hooks = cluster.stop(old)  # the kubelet: every preStop hook, then SIGTERM
+    took = time.monotonic() - t0
+    new = cluster.holder()
+    assert new and new != cluster.name(old), f"the Lease stayed with {new}; hooks said: {hooks}"
+    new = int(new.rsplit("-", 1)[1])
+    assert cluster.primaries([new]) == [new], "the Lease moved, but its holder is not promoted"
+    print(f"\nswitchover: {STS}-{old} -> {STS}-{new} in {took:.1f}s (the preStop hooks' time)")
+    assert f"handed over to {STS}-{new}" in _log(cluster, old)
+    before = set(writer.acked)
+    cluster.wait("commits through the new primary", lambda: writer.acked - before, timeout=30)
+    writer.stop.set()
+    writer.join()
+    lost = writer.acked - cluster.ids(new)
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
+    # the pod comes back (a rolling update): a standby of the new primary, nothing to rewind
+    cluster.start(old)
+    cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=120)
+    assert cluster.ids(old) >= writer.acked
