@@ -48,17 +48,21 @@ def api():
         yield MemberApi(server, "chartgen-rt-pg")
 
 
+def _render(chart, api, n):
+    return Helm().template(chart.path, STS, api.name, {"replicaCount": n})
+
+
 def _fqdn(api, i):
     return f"{STS}-{i}.{STS}-headless.{api.name}.svc.cluster.local"
 
 
 @pytest.fixture(scope="module")
 def cluster(chart, api, tmp_path_factory):
-    objects = Helm().template(chart.path, STS, api.name, {"replicaCount": 3})
-    hosts = {f"{STS}-{i}": [_fqdn(api, i)] for i in range(3)}
+    objects = _render(chart, api, 3)
+    hosts = {f"{STS}-{i}": [_fqdn(api, i)] for i in range(5)}  # room for the scale-up
     with PodNetwork(hosts, host_names=[API_HOST]) as net:
         pods = PgPods(objects, tmp_path_factory.mktemp("pods"), net, api)
-        pods.cmdlines = CommandLines(pods, [f"{STS}-{i}" for i in range(3)])
+        pods.cmdlines = CommandLines(pods, [f"{STS}-{i}" for i in range(5)])
         yield pods
         pods.cmdlines.stop.set()
         print(pods.logs()[-20000:])
@@ -258,3 +262,79 @@ def test_a_stopping_primary_hands_over_to_a_standby_without_losing_a_commit(clus
     cluster.start(old)
     cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=120)
     assert cluster.ids(old) >= writer.acked
+
+
+
+def test_all_pods_restarted_at_once_come_back_with_exactly_one_primary(cluster):
+    before = cluster.ids(cluster.healthy(range(3)))
+    for i in range(3):
+        cluster.kill(i)
+    t0 = time.monotonic()
+    for i in range(3):
+        cluster.start(i)
+    most = _watch_primaries(cluster, range(3), 15)
+    primary = cluster.wait("healthy after a full restart", lambda: cluster.healthy(range(3)), timeout=120)
+    print(f"\nfull restart -> healthy in {time.monotonic() - t0:.1f}s, primary {STS}-{primary}")
+    assert most <= 1
+    assert cluster.ids(primary) == before
+
+
+# -- scaling ------------------------------------------------------------------------------------
+
+def test_scale_to_five_seeds_two_standbys_and_the_quorum_grows(cluster, chart, api):
+    rows = cluster.ids(cluster.healthy(range(3)))
+    cluster.render(_render(chart, api, 5))
+    for i in (3, 4):
+        cluster.start(i)
+    # before the roll the primary's peer list has 3 members: the new ones stream without a slot
+    cluster.wait(f"{STS}-3 and {STS}-4 stream", lambda: all(
+        (cluster.receiver(i) or "").startswith("streaming ") for i in (3, 4)), timeout=120)
+    for i in (2, 1, 0):  # the rolling update: the other pods restart with the new peer list
+        cluster.stop(i)
+        cluster.start(i)
+        cluster.wait(f"{STS}-{i} ready again", lambda i=i: cluster.ready(i), timeout=120)
+    p = cluster.wait("5 members: one primary, 4 standbys", lambda: cluster.healthy(range(5)), timeout=240)
+    others = [f'"{STS}-{i}"' for i in range(5) if i != p]
+    assert cluster.wait("the quorum of 2 of the 4 others", lambda: cluster.out(p, "SHOW synchronous_standby_names")
+                        == f"ANY 2 ({', '.join(others)})", timeout=30)
+    assert cluster.wait("a slot for every standby, in use", lambda: cluster.out(
+        p, "SELECT string_agg(slot_name || ' ' || active, ',' ORDER BY slot_name) FROM pg_replication_slots")
+        == ",".join(f"{STS}_{i} true" for i in range(5) if i != p), timeout=60)
+    assert cluster.wait("every member has every row", lambda: all(cluster.ids(i) == rows for i in range(5)),
+                        timeout=60)
+    assert all("(pg_basebackup)" in _log(cluster, i) for i in (3, 4))
+
+
+def test_scale_down_to_three_switches_over_from_a_removed_primary_and_drops_its_slots(cluster, chart, api):
+    old = cluster.healthy(range(5))
+    if old != 4:  # make pod 4 the primary: the others but 4 are being deleted while it stops
+        marked = [i for i in range(4) if i != old]
+        for i in marked:
+            api.mark_deleting(cluster.name(i))
+        cluster.stop(old)
+        for i in marked:
+            api.unmark(cluster.name(i))
+        cluster.start(old)
+        assert cluster.wait("pod 4 the primary", lambda: cluster.healthy(range(5)), timeout=120) == 4
+    rows = cluster.ids(4)
+    cluster.render(_render(chart, api, 3))
+    for i in (3, 4):
+        api.mark_deleting(cluster.name(i))
+    threads = [threading.Thread(target=cluster.stop, args=(i,)) for i in (3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    new = cluster.wait("a primary among the staying pods", lambda: next(
+        (i for i in range(3) if cluster.holder() == cluster.name(i) and cluster.primaries([i])), None), timeout=30)
+    assert f"switchover to {STS}-{new}" in _log(cluster, 4)
+    for i in (2, 1, 0):  # the rolling update to the 3-member peer list
+        cluster.stop(i)
+        cluster.start(i)
+    p = cluster.wait("3 members healthy", lambda: cluster.healthy(range(3)), timeout=180)
+    assert cluster.ids(p) == rows
+    assert cluster.wait("the removed members' slots dropped", lambda: cluster.out(
+        p, "SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots")
+        == ",".join(f"{STS}_{i}" for i in range(3) if i != p), timeout=60)
+    assert cluster.out(p, "SHOW synchronous_standby_names").startswith("ANY 1 (")
+    print(f"\nscale-down: {STS}-4 handed over to {STS}-{new}; now {STS}-{p} is the primary of 3")

@@ -155,19 +155,24 @@ sync_setting() {
   sync_names "${SYNC_WAIT:-0}" "$POD_NAME" $_ss_pods
 }
 
-promote() {
+# set_sync: synchronous_standby_names for this member as the primary, in effect before it
+# returns (a reload is asynchronous; the first commit as the primary must already wait)
+set_sync() {
   _pr_sync=$(sync_setting)
-  if [ "$(sql "SHOW synchronous_standby_names")" != "$_pr_sync" ]; then
-    sql "ALTER SYSTEM SET synchronous_standby_names = $(sql_quote "$_pr_sync")" >/dev/null &&
-      sql "SELECT pg_reload_conf()" >/dev/null || { say "cannot set synchronous_standby_names"; return 1; }
-    # a reload is asynchronous: the setting must hold before the first commit as the primary
-    _pr_n=0
-    until [ "$(sql "SHOW synchronous_standby_names")" = "$_pr_sync" ]; do
-      _pr_n=$((_pr_n + 1))
-      [ "$_pr_n" -lt 50 ] || { say "synchronous_standby_names did not take effect"; return 1; }
-      pause 0.1
-    done
-  fi
+  [ "$(sql "SHOW synchronous_standby_names")" != "$_pr_sync" ] || return 0
+  sql "ALTER SYSTEM SET synchronous_standby_names = $(sql_quote "$_pr_sync")" >/dev/null || return 1
+  sql "SELECT pg_reload_conf()" >/dev/null || return 1
+  _pr_n=0
+  until [ "$(sql "SHOW synchronous_standby_names")" = "$_pr_sync" ]; do
+    _pr_n=$((_pr_n + 1))
+    [ "$_pr_n" -lt 50 ] || return 1
+    pause 0.1
+  done
+  log "commits wait for ${SYNC_WAIT:-0} standby(s): '$_pr_sync'"
+}
+
+promote() {
+  set_sync || { say "cannot set synchronous_standby_names"; return 1; }
   if [ "$ps_recovery" = t ]; then
     log "promoting $POD_NAME to primary ($1)"
     sql "ALTER SYSTEM RESET primary_conninfo" >/dev/null || :
@@ -180,7 +185,7 @@ promote() {
   role=primary why=
   state primary
   label primary
-  log "$POD_NAME is the primary (commits wait for ${SYNC_WAIT:-0} standby(s): '$_pr_sync')"
+  log "$POD_NAME is the primary"
 }
 
 # reseed REASON: stop the server; start.sh wipes the data and copies a member
@@ -232,10 +237,23 @@ release_held() {
   say "held: waiting for $(pod_of "$_rh_primary") to be the primary (this member's server last ran as the primary)"
 }
 
+# primary_slot PRIMARY: this member's slot name when PRIMARY has that slot, else nothing
+primary_slot() {
+  _ps_slot=$(slot_name "$POD_NAME")
+  [ "$(peer_sql "$1" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$_ps_slot'" 2>/dev/null)" = 1 ] &&
+    printf '%s' "$_ps_slot"
+}
+
 # follow PRIMARY_FQDN: be its standby
 follow() {
   if [ "$ps_wr" = streaming ] && [ "$ps_sender" = "$1" ]; then
     rm -f "$DATA_ROOT/rewound"
+    # streaming without a slot (the primary had none for this member yet, e.g. its peer list
+    # predates a scale-up): use it once it exists
+    if [ -z "$(sql "SHOW primary_slot_name")" ] && [ -n "$(primary_slot "$1")" ]; then
+      sql "ALTER SYSTEM SET primary_slot_name = $(sql_quote "$(slot_name "$POD_NAME")")" >/dev/null &&
+        sql "SELECT pg_reload_conf()" >/dev/null && log "streaming through the slot $(slot_name "$POD_NAME") from now on"
+    fi
     role=replica why=
     state replica
     label replica
@@ -276,11 +294,12 @@ follow() {
     reseed "no stream from $(pod_of "$1") for 60 s although its history allows it"
     return 0
   fi
+  _fw_slot=$(primary_slot "$1")
   sql "ALTER SYSTEM SET primary_conninfo = $(sql_quote "$(conninfo "$1")")" >/dev/null &&
-    sql "ALTER SYSTEM SET primary_slot_name = $(sql_quote "$(slot_name "$POD_NAME")")" >/dev/null &&
+    sql "ALTER SYSTEM SET primary_slot_name = $(sql_quote "$_fw_slot")" >/dev/null &&
     sql "SELECT pg_reload_conf()" >/dev/null || { say "cannot point replication at $(pod_of "$1")"; return 1; }
   following=$1 following_since=$(now)
-  log "streaming from $(pod_of "$1") (timeline $_fw_mine_tli at $_fw_mine_end; it is on $ps_tli at $ps_current)"
+  log "streaming from $(pod_of "$1") (timeline $_fw_mine_tli at $_fw_mine_end; it is on $ps_tli at $ps_current; slot '${_fw_slot}')"
   role=none
   say "connecting to $(pod_of "$1")"
   state none
@@ -473,8 +492,11 @@ tick() {
     if [ "$role" != primary ] || [ $(($(now_ms) - renewed_at)) -ge "$RENEW_MS" ]; then
       # a failed renewal: the next round reads the Lease again (the fence above has the last word)
       renew || return 0
-      # a member added by a scale-up streams through its slot
-      [ "$role" != primary ] || ensure_slots || say "cannot create the standbys' replication slots"
+      # the members may have changed (a scale): their slots, the synchronous quorum
+      if [ "$role" = primary ]; then
+        ensure_slots || say "cannot create the standbys' replication slots"
+        set_sync || say "cannot set synchronous_standby_names"
+      fi
     fi
     if [ "$role" != primary ] || [ "$ps_recovery" != f ]; then
       promote "holds the Lease" || return 0

@@ -26,7 +26,7 @@ set -u
 
 self=$(self_fqdn) || exit 1
 ordinal=$(ordinal)
-pid= stopping=
+pid= stopping= stream_from=
 # fast shutdown (the image's STOPSIGNAL): clients are disconnected, standbys get everything
 trap 'stopping=1; [ -z "$pid" ] || kill -INT "$pid" 2>/dev/null' TERM INT
 
@@ -166,6 +166,10 @@ rewind_if_asked() {
     log "rewound: $(tail -n 1 "$RUN_DIR/rewind.log")"
     # the agent re-seeds a member that still cannot stream from the same primary
     printf '%s\n' "$_rw_source" >"$DATA_ROOT/rewound"
+    # a rewound member is consistent only at the source's WAL position of the rewind: it
+    # streams from the source from its start (without it, it would not even accept the agent's
+    # connections)
+    stream_from=$_rw_source
     return 0
   fi
   log "pg_rewind failed ($(tail -n 2 "$RUN_DIR/rewind.log" | tr '\n' ' ')): re-seeding"
@@ -182,12 +186,16 @@ while :; do
   rewind_if_asked
   [ -z "$stopping" ] || exit 0
   # in recovery, following nobody until the agent says whom (a primary_conninfo left from
-  # before would stream from whoever it named)
+  # before would stream from whoever it named); a rewound member: the member it was rewound to
   sed -i -e '/^primary_conninfo/d' -e '/^primary_slot_name/d' "$PGDATA/postgresql.auto.conf" 2>/dev/null || :
   # the chart's settings for every server of this data directory, also the single-user one
   # pg_rewind runs for crash recovery (with initdb's defaults it would recycle the WAL a rewind
   # needs)
   printf "include '%s/postgresql.conf'\n" "$CONFIG_DIR" >"$PGDATA/postgresql.conf"
+  if [ -n "$stream_from" ]; then
+    printf "primary_conninfo = '%s'\n" "$(conninfo "$stream_from")" >>"$PGDATA/postgresql.auto.conf"
+    stream_from=
+  fi
   rm -f "$PGDATA/recovery.signal"
   : >"$PGDATA/standby.signal"
   rm -f "$SEEDING"
