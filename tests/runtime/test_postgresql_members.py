@@ -48,8 +48,13 @@ def api():
         yield MemberApi(server, "chartgen-rt-pg")
 
 
+# run once when the cluster is created, on ordinal 0 before it first serves
+INIT = {"01-schema.sql": "CREATE TABLE seeded (id int PRIMARY KEY);\n",
+        "02-rows.sql": "INSERT INTO seeded\n  VALUES (1), (2);\n"}
+
+
 def _render(chart, api, n):
-    return Helm().template(chart.path, STS, api.name, {"replicaCount": n})
+    return Helm().template(chart.path, STS, api.name, {"replicaCount": n, "initdbScripts": INIT})
 
 
 def _fqdn(api, i):
@@ -130,6 +135,9 @@ def test_pods_form_one_primary_holding_the_lease_and_streaming_standbys(cluster)
     print(f"\nstart to healthy: {time.monotonic() - t0:.1f}s")
     assert primary == 0  # only ordinal 0 creates a new cluster
     assert "initializing a new cluster" in _log(cluster, 0)
+    assert "running 01-schema.sql" in _log(cluster, 0) and "running 02-rows.sql" in _log(cluster, 0)
+    for i in range(3):  # the initdbScripts' rows, copied with the data
+        assert cluster.out(i, "SELECT string_agg(id::text, ',' ORDER BY id) FROM seeded") == "1,2"
     for i in (1, 2):
         assert f"copying {STS}-0 (pg_basebackup)" in _log(cluster, i) or "(pg_basebackup)" in _log(cluster, i)
     assert cluster.out(0, "SHOW synchronous_standby_names") == f'ANY 1 ("{STS}-1", "{STS}-2")'

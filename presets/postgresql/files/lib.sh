@@ -48,6 +48,13 @@ psql_at() {
     -d postgres -c "$3"
 }
 
+# psql_file FILE: FILE (- = stdin) on this pod's server as postgres through the socket,
+# stopping at its first error
+psql_file() {
+  timeout "${SQL_TIMEOUT:-10}" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -w -h "$RUN_DIR" -p "$SERVER_PORT" -U postgres \
+    -d postgres -f "$1"
+}
+
 # sql SQL: this pod's server as the postgres superuser, through the socket (peer)
 sql() { psql_at "$RUN_DIR" postgres "$1"; }
 

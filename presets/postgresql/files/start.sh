@@ -3,7 +3,8 @@
 #  1. An empty data directory is seeded first:
 #     - a new cluster: only ordinal 0, and only while the Lease was never held (it takes the
 #       Lease first, so this happens once per cluster; with failover off: while no other member
-#       answers), runs initdb (data checksums: pg_rewind always works) and creates the roles;
+#       answers), runs initdb (data checksums: pg_rewind always works), then creates the roles
+#       and runs the chart's initdbScripts on a server that listens on the pod's socket only;
 #     - every other member copies a member with pg_basebackup (a standby streaming within
 #       MAX_LAG, else the primary) and waits while there is none.
 #     The image's entrypoint is bypassed: it would run initdb on any empty volume.
@@ -50,8 +51,7 @@ may_bootstrap() {
   fi
 }
 
-# the roles of a new cluster, for the single-user server (one statement per line; passwords
-# through its stdin)
+# the roles of a new cluster (through psql's stdin: the passwords on no command line)
 roles_sql() {
   printf 'CREATE ROLE "%s" WITH LOGIN REPLICATION PASSWORD %s;\n' "$REPL_USER" "$(sql_quote "$REPLICATION_PASSWORD")"
   printf 'GRANT pg_monitor TO "%s";\n' "$REPL_USER"
@@ -60,22 +60,37 @@ roles_sql() {
   printf 'CREATE DATABASE "%s" OWNER "%s";\n' "$APP_DATABASE" "$APP_USER"
 }
 
+# initialize DIR: the roles and the chart's initdbScripts, on a server that listens on this
+# pod's socket only and is stopped again (nothing else can reach it meanwhile)
+initialize() {
+  "$PG_BIN/pg_ctl" start -D "$1" -w -t 120 -l "$RUN_DIR/init-server.log" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$RUN_DIR' -c port=$SERVER_PORT" >/dev/null 2>&1 ||
+    { log "the new cluster's server did not start: $(tail -n 3 "$RUN_DIR/init-server.log")"; return 1; }
+  _in_rc=0
+  roles_sql | SQL_TIMEOUT=60 psql_file - >"$RUN_DIR/init.log" 2>&1 || _in_rc=1
+  [ "$_in_rc" -eq 0 ] || log "creating the roles failed: $(tail -n 3 "$RUN_DIR/init.log")"
+  for _in_f in "$CONFIG_DIR"/initdb-*.sql; do
+    [ "$_in_rc" -eq 0 ] && [ -f "$_in_f" ] || continue
+    log "running ${_in_f##*/initdb-}"
+    SQL_TIMEOUT=3600 psql_file "$_in_f" >"$RUN_DIR/init.log" 2>&1 ||
+      { _in_rc=1; log "${_in_f##*/initdb-} failed: $(tail -n 3 "$RUN_DIR/init.log")"; }
+  done
+  "$PG_BIN/pg_ctl" stop -D "$1" -m fast -w -t 120 >/dev/null 2>&1 || _in_rc=1
+  return "$_in_rc"
+}
+
 bootstrap() {
   log "initializing a new cluster: roles postgres, $REPL_USER${APP_USER:+, $APP_USER (database $APP_DATABASE)}"
   rm -rf "$PGDATA.new"
-  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$RUN_DIR/pw" && roles_sql >"$RUN_DIR/init.sql") || return 1
+  (umask 077 && printf '%s\n' "$POSTGRES_PASSWORD" >"$RUN_DIR/pw") || return 1
   _rc=1
   if "$PG_BIN/initdb" -D "$PGDATA.new" --username=postgres --pwfile="$RUN_DIR/pw" --data-checksums \
-    --encoding=UTF8 --locale=C.UTF-8 >"$RUN_DIR/initdb.log" 2>&1; then
-    "$PG_BIN/postgres" --single -D "$PGDATA.new" postgres <"$RUN_DIR/init.sql" >"$RUN_DIR/roles.log" 2>&1
-    _rc=$?
-    # the single-user server reports a failed statement on its output, not in its exit code
-    if grep -q 'ERROR:' "$RUN_DIR/roles.log"; then _rc=1; fi
-    [ "$_rc" -eq 0 ] || log "creating the roles failed: $(grep 'ERROR:' "$RUN_DIR/roles.log" | head -n 3)"
+    --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >"$RUN_DIR/initdb.log" 2>&1; then
+    initialize "$PGDATA.new" && _rc=0
   else
     log "initdb failed: $(tail -n 5 "$RUN_DIR/initdb.log")"
   fi
-  rm -f "$RUN_DIR/pw" "$RUN_DIR/init.sql"
+  rm -f "$RUN_DIR/pw"
   if [ "$_rc" -eq 0 ]; then
     mv "$PGDATA.new" "$PGDATA" && printf 'initdb %s\n' "$(date -u +%FT%TZ)" >"$SEEDED" && return 0
   fi
