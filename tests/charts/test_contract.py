@@ -167,6 +167,9 @@ def _bad_values(case):
             out.append(({field: n}, f"{field} must be 1, 3, 5 or 7: an odd count"))
     if spec.name == "redis" and not presets.is_single(case.chart_type):
         out.append(({"sentinel": {"quorum": 1}}, "sentinel.quorum must be 0, 2 or 3 with replicaCount=3"))
+    if spec.name == "postgresql":
+        out.append(({"config": {"parameters": {"wal_level": "minimal"}}},
+                    "config.parameters.wal_level must not be set: the chart sets wal_level itself"))
     if spec.name == "component":
         if case.chart_type != "stateless-multi":
             out.append(({"autoscaling": {"enabled": True}}, "autoscaling.enabled needs type stateless-multi"))

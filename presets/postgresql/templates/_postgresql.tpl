@@ -51,8 +51,8 @@ the members; 0 = asynchronous. */}}
 {{- end -}}
 
 {{/* What a schema cannot say: odd counts (also in the schema), a handover that fits in the
-grace period, a Lease the primary can renew before it fences itself, users that go together,
-settings the chart owns. */}}
+grace period, a Lease the primary can renew before it fences itself, users that go together
+(the parameters the chart owns: schema.yaml). */}}
 {{- define "postgresql.validate" -}}
 {{- include "chartgen.validateQuorum" (dict "field" "replicaCount" "replicas" .Values.replicaCount) -}}
 {{- if and .Values.switchover.enabled (ge (int .Values.switchover.timeoutSeconds) (int .Values.terminationGracePeriodSeconds)) -}}
@@ -68,11 +68,6 @@ settings the chart owns. */}}
 {{- end -}}
 {{- if eq .Values.auth.replicationUser "postgres" -}}
 {{- fail "auth.replicationUser must not be postgres (the superuser)" -}}
-{{- end -}}
-{{- range $k, $_ := .Values.config.parameters -}}
-{{- if has $k (list "port" "hba_file" "data_directory" "listen_addresses" "unix_socket_directories" "hot_standby" "primary_conninfo" "primary_slot_name" "synchronous_standby_names" "synchronous_commit" "wal_level" "wal_log_hints" "max_wal_senders" "max_replication_slots" "recovery_target_timeline") -}}
-{{- fail (printf "config.parameters.%s: the chart sets %s itself (replication and failover depend on it); remove it" $k $k) -}}
-{{- end -}}
 {{- end -}}
 {{- $_ := include "postgresql.stsName" . -}}
 {{- end -}}
