@@ -237,6 +237,11 @@ class PodNetwork:
     def _veth(self, pod: str) -> str:
         return f"{PREFIX}{self.id}h{self.pods.index(pod)}"
 
+    def cut_off(self, pod: str, cut: bool = True) -> None:
+        """POD's link down (CUT) or up again: it reaches nothing and nothing reaches it (the
+        other pods, the host and its API server), while its processes run on."""
+        _ip("link", "set", self._veth(pod), "down" if cut else "up")
+
     def _check_pod(self, pod: str) -> None:
         if pod not in self.hosts:
             raise KeyError(f"unknown pod {pod!r}")

@@ -243,6 +243,47 @@ def test_a_frozen_primary_takes_no_write_after_its_lease_expired_and_rejoins(clu
     assert cluster.ids(old) == have
 
 
+def test_a_primary_cut_off_acknowledges_nothing_and_rejoins_as_a_standby(cluster):
+    """Its network down (peers, clients, the API server) while its processes run on: a client on
+    its own socket keeps committing; not one of those commits may be acknowledged and then lost."""
+    old = cluster.healthy(range(3))
+    local, stop = {}, threading.Event()
+
+    def write_locally():
+        i = 40_000
+        while not stop.is_set():
+            i += 1
+            try:
+                proc = cluster.run(old, "postgresql", ["/usr/lib/postgresql/17/bin/psql", "-X", "-q", "-h",
+                                                       "/var/run/postgresql", "-U", "postgres", "-c",
+                                                       f"INSERT INTO acked (id) VALUES ({i})"], timeout=30)
+                local[i] = proc.returncode == 0 and "WARNING" not in proc.stderr
+            except Exception:  # noqa: BLE001 - a hung or refused commit is simply not acknowledged
+                local[i] = False
+
+    thread = threading.Thread(target=write_locally, daemon=True)
+    thread.start()
+    time.sleep(2)
+    cluster.net.cut_off(cluster.name(old))
+    try:
+        seconds, new = _wait_new_primary(cluster, old, range(3))
+        print(f"\nfailover: {STS}-{old} cut off -> {STS}-{new} primary after {seconds:.1f}s")
+        time.sleep(10)  # the old primary, cut off, on its own for a while
+    finally:
+        cluster.net.cut_off(cluster.name(old), False)
+    stop.set()
+    thread.join(timeout=60)
+    acked = {i for i, ok in local.items() if ok}
+    print(f"local client on the cut-off primary: {len(local)} commits tried, {len(acked)} acknowledged")
+    assert acked, "the local client committed nothing before the cut: it tests nothing"
+    assert "stopping the server" in _log(cluster, old)  # it fenced itself: no Lease renewal
+    cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=180)
+    have = cluster.ids(new)
+    lost = acked - have
+    assert not lost, f"{len(lost)} commits acknowledged on the cut-off primary are lost: {sorted(lost)[:10]}"
+    assert cluster.ids(old) == have
+
+
 # -- switchover ---------------------------------------------------------------------------------
 
 def test_a_stopping_primary_hands_over_to_a_standby_without_losing_a_commit(cluster):
