@@ -120,6 +120,22 @@ class Kube:
         self.apps = client.AppsV1Api(self.api_client)
         self.coordination = client.CoordinationV1Api(self.api_client)
 
+    def save_logs(self, ns: str, selector: str, into: Path) -> Path:
+        """Every container's log (and its previous instance's) of the pods SELECTOR picks, one
+        file each under INTO: the evidence a failed scenario leaves behind."""
+        into.mkdir(parents=True, exist_ok=True)
+        for pod in self.pods(ns, selector):
+            for c in pod.spec.containers:
+                for previous in (False, True):
+                    try:
+                        text = self.core.read_namespaced_pod_log(pod.metadata.name, ns, container=c.name,
+                                                                 previous=previous, timestamps=True)
+                    except client.exceptions.ApiException:
+                        continue   # no previous instance
+                    name = f"{pod.metadata.name}-{c.name}{'-previous' if previous else ''}.log"
+                    (into / name).write_text(text)
+        return into
+
     # -- queries -----------------------------------------------------------------
     def pods(self, ns: str, selector: str = "") -> list:
         return self.core.list_namespaced_pod(ns, label_selector=selector).items

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tests.drivers import Release
 from tests.faults import Fault
@@ -16,6 +17,7 @@ from tests.faults import Fault
 WINDOW_BEFORE = 3.0       # writes flowing before the fault
 WINDOW_AFTER = 3.0        # and after every member is ready again and a write was acknowledged
 RESUME_TIMEOUT = 120.0    # settled -> a write acknowledged again, at most
+EVIDENCE = Path("out/evidence")   # the members' logs of a scenario that lost a write
 
 
 @dataclass
@@ -98,7 +100,11 @@ class Watch:
                       len(acked), len(lost), ready_s, self.info, [round(x, 3) for x in times if -5 <= x <= 120])
         print(f"\n{out.line()}")
         assert acks, f"{r.name} {f.name}: the writer acknowledged nothing"
-        assert not lost, f"{r.name} {f.name}: {len(lost)} acknowledged writes lost: {lost[:10]}"
+        if lost:
+            when = {seq_: round(t - t_fault, 3) for seq_, t in acks}
+            saved = r.kube.save_logs(r.ns, r.selector, EVIDENCE / f"{r.name}-{f.name}-{int(t_fault)}")
+            raise AssertionError(f"{r.name} {f.name}: {len(lost)} acknowledged writes lost: {lost[:10]} (acknowledged "
+                                 f"at {[when[s] for s in lost[:10]]} s from the fault; members' logs in {saved})")
         assert any(t > ready_s for t in times), f"{r.name} {f.name}: no write acknowledged after it settled"
         for pod in r.pods(n):   # every member holds every acknowledged write (replicas catch up)
             r.kube.wait(f"{pod} holds every acknowledged write of {self.writer}",

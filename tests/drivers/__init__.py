@@ -209,9 +209,10 @@ def registry() -> dict[str, Driver]:
     from tests.drivers.etcd import Etcd
     from tests.drivers.mongodb import MongoDB
     from tests.drivers.mysql import MariaDB, MySQL
+    from tests.drivers.postgresql import PostgreSQL
     from tests.drivers.redis import Redis, Valkey
 
-    return {d.name: d for d in (Etcd(), Redis(), MariaDB(), Valkey(), MySQL(), MongoDB())}
+    return {d.name: d for d in (Etcd(), Redis(), MariaDB(), PostgreSQL(), Valkey(), MySQL(), MongoDB())}
 
 
 # the e2e scenarios a flavor (Driver.flavor_of) runs: test functions, and of the fault scenarios

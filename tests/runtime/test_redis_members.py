@@ -99,6 +99,13 @@ def test_pods_form_one_master_with_linked_replicas_and_agreeing_sentinels(cluste
     # the agent works out roles; without a service account token it labels nothing
     cluster.wait("agent roles", lambda: [cluster.agent_role(i) for i in range(3)] == ["master", "replica", "replica"])
     assert "role labels are off" in _log(cluster, 0)
+    # every sentinel reads its replicas' offsets every second (the agent's SENTINEL DEBUG), so a
+    # failover never ranks them on offsets from before the master stopped
+    def info_periods():
+        return [dict(zip(*[iter(cluster.out(i, "SENTINEL", "DEBUG", sentinel=True).splitlines())] * 2))
+                .get("INFO-PERIOD") for i in range(3)]
+    cluster.wait("sentinels reading INFO every 1000 ms", lambda: info_periods() == ["1000"] * 3, timeout=20)
+    assert "sentinel reads its replicas' offsets every 1000 ms (was 10000 ms)" in _log(cluster, 0)
 
 
 def test_password_is_required_and_kept_out_of_the_configmaps(cluster):

@@ -138,3 +138,19 @@ def test_a_member_streams_only_when_its_wal_is_a_prefix_of_the_primary_s(tli, ls
                                                    (8_999, 4_000, 5_000, False)])
 def test_a_primary_fences_itself_once_its_renewal_is_fence_ms_old(now, renewed, fence, due):
     assert call("fence_due", str(now), str(renewed), str(fence))[0] == (0 if due else 1)
+
+
+@pytest.mark.parametrize("triples,expected", [
+    # the chart lowered max_connections below the primary's last value: the primary's
+    (["max_connections", "200", "201"], "-c max_connections=201"),
+    # the chart's value at or above the primary's: nothing raised
+    (["max_connections", "201", "201"], ""), (["max_connections", "300", "201"], ""),
+    # several settings, only those below raised; numbers compare as numbers
+    (["max_connections", "100", "99", "max_wal_senders", "9", "20", "max_locks_per_transaction", "64", "64"],
+     "-c max_wal_senders=20"),
+    # a value that could not be read (a fresh directory, a setting the server does not know) is left alone
+    (["max_connections", "", "201"], ""), (["max_connections", "200", ""], ""),
+    (["max_prepared_transactions", "0", "x1"], ""),
+])
+def test_a_standby_starts_with_no_setting_below_its_primary_s(triples, expected):
+    assert call("standby_floor", *triples) == (0, expected)

@@ -111,3 +111,20 @@ follow_plan() {
 # fence_due NOW_MS RENEWED_MS FENCE_MS: a primary that last renewed at RENEWED_MS must stop
 # taking writes (its Lease may be taken LEASE - FENCE_MS after it)
 fence_due() { [ $(($1 - $2)) -ge "$3" ]; }
+
+# standby_floor NAME CHART PRIMARY...: (triples) the server options a member starting in recovery
+# needs: PostgreSQL refuses to recover with max_connections, max_worker_processes,
+# max_wal_senders, max_prepared_transactions or max_locks_per_transaction below the primary's
+# (its control file holds them), so a setting the chart lowered runs at the primary's value
+# until the primary runs with the lower one. Prints "-c NAME=VALUE" per raised setting.
+standby_floor() {
+  _sf_out=
+  while [ "$#" -ge 3 ]; do
+    case $2$3 in *[!0-9]* | '') ;; *)
+      case $2 in '') ;; *) case $3 in '') ;; *)
+        [ "$3" -le "$2" ] || _sf_out="$_sf_out${_sf_out:+ }-c $1=$3" ;; esac ;; esac ;;
+    esac
+    shift 3
+  done
+  printf '%s' "$_sf_out"
+}

@@ -192,6 +192,20 @@ rewind_if_asked() {
   prepare
 }
 
+# floor: the options standby_floor (decide.sh) gives this data directory: each setting a standby
+# must not run below, the chart's value against the primary's last (pg_controldata)
+floor() {
+  _fl_cd=$("$PG_BIN/pg_controldata" -D "$PGDATA" 2>/dev/null) || return 0
+  set --
+  for _fl in max_connections:max_connections max_worker_processes:max_worker_processes \
+    max_wal_senders:max_wal_senders max_prepared_transactions:max_prepared_xacts \
+    max_locks_per_transaction:max_locks_per_xact; do
+    set -- "$@" "${_fl%%:*}" "$("$PG_BIN/postgres" -D "$PGDATA" -C "${_fl%%:*}" 2>/dev/null)" \
+      "$(printf '%s\n' "$_fl_cd" | sed -n "s/^${_fl#*:} setting: *//p")"
+  done
+  standby_floor "$@"
+}
+
 while :; do
   : >"$SEEDING"
   prepare
@@ -214,8 +228,11 @@ while :; do
   rm -f "$PGDATA/recovery.signal"
   : >"$PGDATA/standby.signal"
   rm -f "$SEEDING"
+  raised=$(floor)
+  [ -z "$raised" ] || log "settings at the primary's last values, above the chart's (a standby may not run below them): $raised"
   log "starting postgres as a standby following nobody (the agent decides the role)"
-  "$PG_BIN/postgres" -D "$PGDATA" -c cluster_name="$POD_NAME" &
+  # shellcheck disable=SC2086 # options of digits and names only
+  "$PG_BIN/postgres" -D "$PGDATA" -c cluster_name="$POD_NAME" $raised &
   pid=$!
   printf '%s %s\n' "$pid" "$(now)" >"$STARTING"
   rc=0
