@@ -1,9 +1,9 @@
 """The database presets' stateful-single type on a real Kubernetes cluster: one etcd member with
-no learner agent, one Redis master with no sentinel; each installed with `helm test`, a write
+no learner agent, one Redis master with no sentinel, one PostgreSQL primary; each installed with `helm test`, a write
 kept across a pod restart, a second instance refused, then switched to stateful-multi by value
 with the data kept (replicated to the new pods), the switch back refused, then acknowledged
 (one instance again, with the data). Runs in order in
-one namespace; both databases run their test images (tests/images)."""
+one namespace; every database runs its test images (tests/images)."""
 
 from __future__ import annotations
 
@@ -151,3 +151,51 @@ def test_redis_stateful_single(helm, kube, cluster, tmp_path_factory):
     assert "no sentinel (a single instance)" in helm.test("cache", NAMESPACE)
     print(f"\nredis stateful-single: install {FIGURES['redis_single_install_s']:.1f}s; "
           f"to stateful-multi (3 pods, data replicated) {FIGURES['redis_single_to_multi_s']:.1f}s")
+
+
+# -- postgresql -----------------------------------------------------------------------------------
+
+def psql(kube, pod: str, query: str) -> str:
+    """QUERY as postgres over the pod's socket (peer authentication: no password)."""
+    cmd = ("timeout 10 /usr/lib/postgresql/17/bin/psql -X -A -t -q -h /var/run/postgresql -U postgres -d postgres "
+           f"-c \"{query}\"")
+    return kube.exec(NAMESPACE, pod, "postgresql", ["sh", "-c", cmd]).strip()
+
+
+def test_postgresql_stateful_single(helm, kube, cluster, tmp_path_factory):
+    chart = chartgen.generate("postgresql", "pg", type="stateful-single", output=tmp_path_factory.mktemp("pg") / "pg")
+    values = {"persistence": {"size": "256Mi"}, **cluster.images({"image": "postgres", "kubectlImage": "kubectl"})}
+    t0 = time.monotonic()
+    helm.install_or_upgrade("pg", chart.path, NAMESPACE, values, wait=True, timeout="5m")
+    FIGURES["postgresql_single_install_s"] = time.monotonic() - t0
+    assert kube.ready_names(NAMESPACE, selector("pg")) == ["pg-0"]
+    assert "OK: 1 primary (pg-0) behind pg-rw" in helm.test("pg", NAMESPACE)
+    assert psql(kube, "pg-0", "SELECT pg_is_in_recovery()") == "f"
+    psql(kube, "pg-0", "CREATE TABLE e2e_single (v text); INSERT INTO e2e_single VALUES ('kept')")
+    restart(kube, "pg-0")
+    kube.wait("pg-0 the primary again", lambda: psql(kube, "pg-0", "SELECT pg_is_in_recovery()") == "f", timeout=120)
+    assert psql(kube, "pg-0", "SELECT v FROM e2e_single") == "kept"
+    refused(helm, "pg", chart, {**values, "replicaCount": 3}, "type stateful-single runs exactly one instance")
+
+    # to stateful-multi by value: pod 0 keeps its data and stays the primary (it holds the
+    # Lease), the new pods are seeded from it and stream
+    t0 = time.monotonic()
+    helm.install_or_upgrade("pg", chart.path, NAMESPACE, {**values, "type": "stateful-multi", "replicaCount": 3,
+                                                          "switchover": {"enabled": True}}, wait=True, timeout="8m")
+    FIGURES["postgresql_single_to_multi_s"] = time.monotonic() - t0
+    out = kube.wait("helm test of 3 members", lambda: (o := helm.test("pg", NAMESPACE)) and "on 3 member(s)" in o and o,
+                    timeout=180, interval=5)
+    assert "every standby streams from it" in out
+    for pod in ("pg-0", "pg-1", "pg-2"):
+        assert psql(kube, pod, "SELECT v FROM e2e_single") == "kept"
+    back = {**values, "type": "stateful-single", "replicaCount": 1}
+    refused(helm, "pg", chart, back, "would leave PVC(s) data-pg-1, data-pg-2 unused")
+    helm.install_or_upgrade("pg", chart.path, NAMESPACE, {**back, "typeSwitch": {"acknowledgeDataLoss": True}},
+                            wait=True, timeout="8m")
+    kube.wait("pg-0 alone", lambda: [p.metadata.name for p in kube.pods(NAMESPACE, selector("pg"))] == ["pg-0"],
+              timeout=240)
+    kube.wait("pg-0 the primary", lambda: psql(kube, "pg-0", "SELECT pg_is_in_recovery()") == "f", timeout=120)
+    assert psql(kube, "pg-0", "SELECT v FROM e2e_single") == "kept"
+    assert "on 1 member(s)" in helm.test("pg", NAMESPACE)
+    print(f"\npostgresql stateful-single: install {FIGURES['postgresql_single_install_s']:.1f}s; "
+          f"to stateful-multi (3 pods, seeded) {FIGURES['postgresql_single_to_multi_s']:.1f}s")

@@ -31,6 +31,7 @@ class PgPods(Pods):
         self.lease_name = env["LEASE_NAME"]
         self.password = env["POSTGRES_PASSWORD"]
         self.port = env["SERVER_PORT"]
+        self.writers: list["Writer"] = []   # stopped after each test (a failed one leaves none writing)
 
     def render(self, objects: list[dict[str, Any]]) -> None:
         """A helm upgrade (the Secret kept, as an upgrade keeps it)."""
@@ -119,6 +120,7 @@ class Writer(threading.Thread):
         self.acked: set[int] = set()
         self.failed = 0
         self.stop = threading.Event()
+        pods.writers.append(self)
 
     def run(self) -> None:
         deadline = time.monotonic() + self.seconds

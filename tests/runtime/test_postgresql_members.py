@@ -107,6 +107,25 @@ def _acked(cluster, primary, first, n):
     assert cluster.out(primary, f"INSERT INTO acked (id) VALUES {values}") is not None
 
 
+@pytest.fixture(autouse=True)
+def _no_writer_left(request):
+    """Every writer a test started is stopped when it ends, passed or failed: none writes on into
+    the next test."""
+    yield
+    if "cluster" in request.fixturenames:
+        pods = request.getfixturevalue("cluster")
+        for w in pods.writers:
+            w.stop.set()
+            w.join(timeout=30)
+        pods.writers.clear()
+
+
+def _settled(cluster, ordinals=range(3), timeout=60):
+    """The primary once ORDINALS are healthy (a member that just started streaming may switch to
+    its slot a moment later: its receiver reconnects)."""
+    return cluster.wait(f"{len(ordinals)} members healthy", lambda: cluster.healthy(ordinals), timeout=timeout)
+
+
 def _wait_new_primary(cluster, old, ordinals, timeout=60):
     t0 = time.monotonic()
     new = cluster.wait("a new primary out of recovery, holding the Lease", lambda: next(
@@ -176,7 +195,7 @@ def test_helm_test_script_passes(cluster):
 # -- seeding ------------------------------------------------------------------------------------
 
 def test_a_standby_seeded_after_data_exists(cluster):
-    primary = cluster.healthy(range(3))
+    primary = _settled(cluster)
     _acked(cluster, primary, 0, ROWS)
     victim = 2
     cluster.kill(victim)
@@ -189,7 +208,7 @@ def test_a_standby_seeded_after_data_exists(cluster):
 # -- failover -----------------------------------------------------------------------------------
 
 def test_primary_killed_a_standby_takes_the_lease_and_no_acknowledged_commit_is_lost(cluster):
-    old = cluster.healthy(range(3))
+    old = _settled(cluster)
     via = next(i for i in range(3) if i != old)
     writer = Writer(cluster, via, 10_000, seconds=60)
     writer.start()
@@ -216,7 +235,7 @@ def test_primary_killed_a_standby_takes_the_lease_and_no_acknowledged_commit_is_
 
 
 def test_a_frozen_primary_takes_no_write_after_its_lease_expired_and_rejoins(cluster):
-    old = cluster.healthy(range(3))
+    old = _settled(cluster)
     via = next(i for i in range(3) if i != old)
     writer = Writer(cluster, via, 20_000, seconds=90)
     writer.start()
@@ -246,7 +265,7 @@ def test_a_frozen_primary_takes_no_write_after_its_lease_expired_and_rejoins(clu
 def test_a_primary_cut_off_acknowledges_nothing_and_rejoins_as_a_standby(cluster):
     """Its network down (peers, clients, the API server) while its processes run on: a client on
     its own socket keeps committing; not one of those commits may be acknowledged and then lost."""
-    old = cluster.healthy(range(3))
+    old = _settled(cluster)
     local, stop = {}, threading.Event()
 
     def write_locally():
@@ -287,7 +306,7 @@ def test_a_primary_cut_off_acknowledges_nothing_and_rejoins_as_a_standby(cluster
 # -- switchover ---------------------------------------------------------------------------------
 
 def test_a_stopping_primary_hands_over_to_a_standby_without_losing_a_commit(cluster):
-    old = cluster.healthy(range(3))
+    old = _settled(cluster)
     via = next(i for i in range(3) if i != old)
     writer = Writer(cluster, via, 30_000, seconds=60)
     writer.start()
@@ -315,7 +334,7 @@ def test_a_stopping_primary_hands_over_to_a_standby_without_losing_a_commit(clus
 
 
 def test_all_pods_restarted_at_once_come_back_with_exactly_one_primary(cluster):
-    before = cluster.ids(cluster.healthy(range(3)))
+    before = cluster.ids(_settled(cluster))
     for i in range(3):
         cluster.kill(i)
     t0 = time.monotonic()
@@ -331,7 +350,7 @@ def test_all_pods_restarted_at_once_come_back_with_exactly_one_primary(cluster):
 # -- scaling ------------------------------------------------------------------------------------
 
 def test_scale_to_five_seeds_two_standbys_and_the_quorum_grows(cluster, chart, api):
-    rows = cluster.ids(cluster.healthy(range(3)))
+    rows = cluster.ids(_settled(cluster))
     cluster.render(_render(chart, api, 5))
     for i in (3, 4):
         cluster.start(i)

@@ -443,6 +443,7 @@ tick() {
     release_held
     return 0
   fi
+  own_wr=
   if [ -f "$SEEDING" ] || ! pg_state; then
     [ "$role" = none ] || log "the server is down, starting or being seeded"
     role=none following=
@@ -450,6 +451,7 @@ tick() {
     state none
     return 0
   fi
+  own_wr=$ps_wr
   if ! kubectl_setup; then
     not_primary "no kubectl proxy sidecar (yet): cannot use the Lease or label the pod"
     say "no kubectl proxy sidecar (yet): cannot use the Lease or label the pod"
@@ -518,7 +520,11 @@ tick() {
 
 log "agent of $POD_NAME: failover $([ "$FAILOVER" = 1 ] && echo "by Lease $LEASE_NAME (${LEASE_SECONDS}s)" || echo "off"), commits wait for ${SYNC_WAIT:-0} standby(s), failover needs $NEED of $REPLICAS members"
 state none
-# wait INTERVAL seconds, or less when the Lease is due sooner (a renewal, an expiry)
+# wait INTERVAL seconds, or less when the Lease is due sooner (a renewal, an expiry); a standby
+# whose receiver stopped streaming (its primary shut down: a switchover moves the Lease next)
+# looks again every FAST_MS for FAST_FOR_MS; a handover request ends any wait
+FAST_MS=200 FAST_FOR_MS=10000
+fast_since= own_wr=
 nap() {
   _np_ms=$((INTERVAL * 1000))
   if [ "$FAILOVER" = 1 ] && [ -z "$stopping" ]; then
@@ -528,8 +534,20 @@ nap() {
       _np_due=$((seen_at + LEASE_MS - $(now_ms) + 50))
     fi
     [ "$_np_due" -ge "$_np_ms" ] || [ "$_np_due" -le 0 ] || _np_ms=$_np_due
+    if [ "$role" != primary ] && [ "${own_wr:-}" != streaming ]; then
+      [ -n "$fast_since" ] || fast_since=$(now_ms)
+      [ $(($(now_ms) - fast_since)) -ge "$FAST_FOR_MS" ] || [ "$_np_ms" -le "$FAST_MS" ] || _np_ms=$FAST_MS
+    else
+      fast_since=
+    fi
   fi
-  pause "$((_np_ms / 1000)).$(printf '%03d' $((_np_ms % 1000)))"
+  _np_end=$(($(now_ms) + _np_ms))
+  while [ ! -f "$RUN_DIR/handover.request" ] || [ -n "$stopping" ]; do
+    _np_left=$((_np_end - $(now_ms)))
+    [ "$_np_left" -gt 0 ] || return 0
+    [ "$_np_left" -le 250 ] || _np_left=250
+    pause "$((_np_left / 1000)).$(printf '%03d' $((_np_left % 1000)))"
+  done
 }
 
 while :; do
