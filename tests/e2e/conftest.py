@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import chartgen
-from tests.drivers import Release, flavor_runs, registry
+from tests.drivers import FLAVOR_SCENARIOS, Release, flavor_runs, registry
 from tests.kube import Kube, open_cluster
 
 DRIVERS = registry()
@@ -33,11 +33,17 @@ def pytest_generate_tests(metafunc):
     """A module that takes `batch` and `driver` runs once per batch of drivers (its module's
     BATCH of them at a time, all by default), a test per driver of the batch."""
     if "batch" in metafunc.fixturenames and "driver" in metafunc.fixturenames:
-        names = list(DRIVERS)
+        # a flavor that runs none of the module's tests installs no release there either
+        module = metafunc.module.__name__
+        names = [n for n, d in DRIVERS.items()
+                 if not d.flavor_of or any(flavor_runs(d, f, module, None) for f in FLAVOR_SCENARIOS)]
         size = getattr(metafunc.module, "BATCH", len(names))
         batches = [tuple(names[i:i + size]) for i in range(0, len(names), size)]
-        metafunc.parametrize(["batch", "driver"], [pytest.param(b, DRIVERS[n], id=n) for b in batches for n in b],
-                             indirect=["batch"], scope="module")
+        # a module that runs its batches side by side: each batch its own pytest-xdist group
+        group = getattr(metafunc.module, "BATCH_GROUP", "")
+        metafunc.parametrize(["batch", "driver"], [
+            pytest.param(b, DRIVERS[n], id=n, marks=[pytest.mark.xdist_group(f"{group}-{b[0]}")] if group else [])
+            for b in batches for n in b], indirect=["batch"], scope="module")
 
 
 @pytest.hookimpl(trylast=True)
@@ -99,6 +105,21 @@ def open_releases(request, cluster, kube, helm, prefix: str, names, extra: dict 
     return out
 
 
+_running: dict[str, pytest.Item] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _running["item"] = item
+
+
+def _same_test(item) -> tuple:
+    """What makes two drivers' tests the same round: module, function, parameters but theirs."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return (item.module.__name__, item.originalname,
+            tuple((k, id(v)) for k, v in sorted(params.items()) if k not in ("driver", "batch")))
+
+
 class Rounds:
     """What happened to each release of a batch in a round (all of them at once): a test of a
     driver runs its round the first time any driver of the batch needs it, then reads that
@@ -112,6 +133,16 @@ class Rounds:
         self.releases, self.cluster, self.done = releases, cluster, {}
         self.broken: dict[str, str] = {}   # release name -> the round that left it unsettled
 
+    def _wanted(self) -> set[str]:
+        """The releases whose own test of the running kind is selected (a flavor's release joins
+        only the rounds of the scenarios its image changes); all of them outside a test."""
+        item = _running.get("item")
+        if item is None or not hasattr(item, "callspec"):
+            return set(self.releases)
+        mine = _same_test(item)
+        return {it.callspec.params["driver"].name for it in item.session.items
+                if hasattr(it, "callspec") and "driver" in it.callspec.params and _same_test(it) == mine}
+
     def result(self, key: str, driver, fn):
         if driver.name not in self.releases:
             pytest.skip(driver.runnable(self.cluster))
@@ -124,7 +155,8 @@ class Rounds:
 
     def _run(self, key: str, fn) -> dict[str, object]:
         not_run: dict[str, object] = {}
-        for name, r in self.releases.items():
+        releases = {n: r for n, r in self.releases.items() if n in self._wanted()}
+        for name, r in releases.items():
             if name in self.broken:
                 try:
                     r.wait_settled(3, f"{name} before {key}", timeout=self.RECHECK_S, interval=5)
@@ -132,7 +164,7 @@ class Rounds:
                 except TimeoutError as err:
                     not_run[name] = RuntimeError(f"not run: {name} has not settled since the "
                                                  f"{self.broken[name]} round ({err})")
-        out = fn([r for n, r in self.releases.items() if n not in not_run]) | not_run
+        out = fn([r for n, r in releases.items() if n not in not_run]) | not_run
         for name, got in out.items():
             if isinstance(got, TimeoutError):
                 self.broken.setdefault(name, key)

@@ -9,9 +9,11 @@
 # a patch fails or someone edits the label). The role is also written to RUN_DIR/role.
 # It reaches the API through the pod's kubectl proxy sidecar (common.sh: kubectl_setup); while
 # there is none (e.g. outside Kubernetes) labels are skipped.
-# Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below) and
-# follow the others' master when it alone names another (follow_majority).
-# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY POD_NAMESPACE CONFIG_DIR [STALE_AFTER SPLIT_AFTER] + lib.sh's
+# Every 5 s it also makes this pod's sentinel forget departed pods (forget_departed, below),
+# follow the others' master when it alone names another (follow_majority) and read its replicas'
+# offsets every SENTINEL_INFO_PERIOD_MS (tune_sentinel).
+# Env: RUN_DIR INTERVAL ROLE_LABEL API_PROXY POD_NAMESPACE CONFIG_DIR [STALE_AFTER SPLIT_AFTER
+#      SENTINEL_INFO_PERIOD_MS] + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
@@ -142,6 +144,22 @@ follow_majority() {
   split_since=
 }
 
+# Sentinel promotes the replica with the greatest replication offset it last read by INFO, and
+# accepts a read up to 5 s old while the master is down; it reads every 10 s by default, so the
+# ranking may predate the master's stop and pick a replica without the writes WAIT acknowledged
+# last (the other one is then resynchronised from it: those writes are gone). Every sentinel of
+# the release reads every SENTINEL_INFO_PERIOD_MS instead (a runtime setting: set again after a
+# sentinel restart).
+tune_sentinel() {
+  _want=${SENTINEL_INFO_PERIOD_MS:-}
+  [ -n "$_want" ] || return 0
+  _now=$(scli 127.0.0.1 SENTINEL DEBUG | sed -n '/^INFO-PERIOD$/{n;p;}')
+  [ -n "$_now" ] && [ "$_now" != "$_want" ] || return 0
+  if [ "$(scli 127.0.0.1 SENTINEL DEBUG info-period "$_want")" = OK ]; then
+    log "sentinel reads its replicas' offsets every ${_want} ms (was ${_now} ms)"
+  fi
+}
+
 # A master confirmed by the sentinels takes the master label from any other pod first: an old
 # master that froze (or lost its network) cannot clear its own label, and would otherwise stay
 # behind the master Service until its readiness fails.
@@ -178,6 +196,7 @@ while :; do
   fi
   if [ $(($(now) - checked_at)) -ge 5 ]; then
     checked_at=$(now)
+    tune_sentinel
     forget_departed
     follow_majority
   fi

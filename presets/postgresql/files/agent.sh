@@ -314,19 +314,36 @@ stop_receiving() {
   fi
 }
 
-# survey: one line per member for elect_verdict ("<pod> <ordinal> <state> <lsn>")
+# survey: one line per member for elect_verdict ("<pod> <ordinal> <state> <lsn>"). The other
+# members are asked at once, each for at most SURVEY_TIMEOUT seconds: the old primary, frozen or
+# cut off, costs that once instead of a connect timeout per member (a member that answers late
+# counts as silent this round; elect_verdict needs no answer from more than NEED members)
+SURVEY_TIMEOUT=${SURVEY_TIMEOUT:-1.5}
 survey() {
-  _sv_rows= _sv_i=0
+  _sv_rows= _sv_i=0 _sv_jobs=
+  for _sv_p in $PEERS; do
+    if [ "$_sv_p" != "$self" ]; then
+      rm -f "$RUN_DIR/survey.$_sv_i"
+      (SQL_TIMEOUT=$SURVEY_TIMEOUT psql_at "$_sv_p" "$REPL_USER" "$PG_STATE_SQL" >"$RUN_DIR/survey.$_sv_i.tmp" 2>/dev/null &&
+        mv "$RUN_DIR/survey.$_sv_i.tmp" "$RUN_DIR/survey.$_sv_i") &
+      _sv_jobs="$_sv_jobs $!"
+    fi
+    _sv_i=$((_sv_i + 1))
+  done
+  # shellcheck disable=SC2086 # process ids
+  wait $_sv_jobs
+  _sv_i=0
   for _sv_p in $PEERS; do
     if [ "$_sv_p" = "$self" ]; then
       pg_state || return 1
       _sv_rows="$_sv_rows$POD_NAME $_sv_i stopped $ps_end$NL"
-    elif pg_state "$_sv_p"; then
+    elif [ -s "$RUN_DIR/survey.$_sv_i" ] && pg_state_of "$(cat "$RUN_DIR/survey.$_sv_i")"; then
       if [ "$ps_recovery" = f ]; then _sv_st=primary; elif [ -n "$ps_wr" ]; then _sv_st=receiving; else _sv_st=stopped; fi
       _sv_rows="$_sv_rows$(pod_of "$_sv_p") $_sv_i $_sv_st $ps_end$NL"
     else
       _sv_rows="$_sv_rows$(pod_of "$_sv_p") $_sv_i silent -$NL"
     fi
+    rm -f "$RUN_DIR/survey.$_sv_i" "$RUN_DIR/survey.$_sv_i.tmp"
     _sv_i=$((_sv_i + 1))
   done
 }

@@ -92,9 +92,14 @@ pg_state() {
   else
     _ps_out=$(sql "$PG_STATE_SQL" 2>/dev/null) || return 1
   fi
-  [ -n "$_ps_out" ] || return 1
+  pg_state_of "$_ps_out"
+}
+
+# pg_state_of ROW: the ps_* variables from one answer to PG_STATE_SQL (1 when it is empty)
+pg_state_of() {
+  [ -n "$1" ] || return 1
   IFS='|' read -r ps_recovery ps_received ps_replayed ps_current ps_tli ps_wr ps_sender ps_lag <<EOF
-$_ps_out
+$1
 EOF
   if [ "$ps_recovery" = f ]; then ps_end=$ps_current; else ps_end=$(lsn_max "$ps_received" "$ps_replayed"); fi
 }
