@@ -39,11 +39,8 @@ def pytest_generate_tests(metafunc):
                  if not d.flavor_of or any(flavor_runs(d, f, module, None) for f in FLAVOR_SCENARIOS)]
         size = getattr(metafunc.module, "BATCH", len(names))
         batches = [tuple(names[i:i + size]) for i in range(0, len(names), size)]
-        # a module that runs its batches side by side: each batch its own pytest-xdist group
-        group = getattr(metafunc.module, "BATCH_GROUP", "")
-        metafunc.parametrize(["batch", "driver"], [
-            pytest.param(b, DRIVERS[n], id=n, marks=[pytest.mark.xdist_group(f"{group}-{b[0]}")] if group else [])
-            for b in batches for n in b], indirect=["batch"], scope="module")
+        metafunc.parametrize(["batch", "driver"], [pytest.param(b, DRIVERS[n], id=n) for b in batches for n in b],
+                             indirect=["batch"], scope="module")
 
 
 @pytest.hookimpl(trylast=True)

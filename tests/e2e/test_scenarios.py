@@ -17,13 +17,10 @@ from chartgen.errors import HelmError
 from tests import faults, scenario
 from tests.e2e.conftest import Rounds, open_releases
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400), pytest.mark.xdist_group("scenarios")]
 # drivers installed at a time: three releases' probes, agents and writers are what this machine's
 # two cores carry beside the cluster itself (four saturate them); a round's waiting is paid once
 BATCH = 3
-# each batch a pytest-xdist group of its own: the second batch (PostgreSQL; Valkey in the rounds
-# its image changes) runs beside the first on the other worker, after the small modules
-BATCH_GROUP = "scenarios"
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,12 @@ deleted namespace stays Terminating (the server goes away with the test).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -123,6 +125,17 @@ class ApiServer:
             time.sleep(0.5)
         logs = "\n".join(f"--- {p.name}\n" + p.read_text(errors="replace")[-2000:] for p in self.dir.glob("*.log"))
         raise RuntimeError(f"the API server was not ready within {timeout}s ({last}):\n{logs}")
+
+    @contextlib.contextmanager
+    def unreachable(self):
+        """The API server hangs (SIGSTOP) inside the block: connections open, no request is
+        answered, as for clients behind a dropped route; it answers again after."""
+        server = next(p for p in self.procs if NAME in Path(p.args[0]).name)
+        os.killpg(server.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)
 
     def close(self) -> None:
         for p in reversed(self.procs):

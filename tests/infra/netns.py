@@ -242,6 +242,13 @@ class PodNetwork:
         other pods, the host and its API server), while its processes run on."""
         _ip("link", "set", self._veth(pod), "down" if cut else "up")
 
+    def block(self, pod: str, ip: str, port: int, blocked: bool = True) -> None:
+        """POD's packets to IP:PORT dropped (BLOCKED) or let through again: only that one
+        service is gone for it (an API server), everything else stays reachable."""
+        rule = ["OUTPUT", "-p", "tcp", "-d", ip, "--dport", str(port), "-j", "DROP"]
+        subprocess.run(["ip", "netns", "exec", self.ns_of(pod), "iptables", "-w", "-I" if blocked else "-D", *rule],
+                       check=True, capture_output=True)
+
     def _check_pod(self, pod: str) -> None:
         if pod not in self.hosts:
             raise KeyError(f"unknown pod {pod!r}")

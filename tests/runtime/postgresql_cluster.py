@@ -109,14 +109,14 @@ class PgPods(Pods):
 
 
 class Writer(threading.Thread):
-    """Commits rows (autocommit, synchronous_commit = on) through whoever holds the Lease, one
+    """Commits rows (autocommit, synchronous_commit = on) through whoever holds the Lease (or pod TO), one
     connection per statement, from pod VIA's namespace, and keeps the ids whose commit returned
     without an error or a WARNING: the acknowledged commits (a commit whose wait for the standbys
     was cancelled returns with a WARNING: committed locally, not acknowledged)."""
 
-    def __init__(self, pods: PgPods, via: int, start: int, seconds: float):
+    def __init__(self, pods: PgPods, via: int, start: int, seconds: float, to: int | None = None):
         super().__init__(daemon=True)
-        self.pods, self.via, self.next, self.seconds = pods, via, start, seconds
+        self.pods, self.via, self.next, self.seconds, self.to = pods, via, start, seconds, to
         self.acked: set[int] = set()
         self.failed = 0
         self.stop = threading.Event()
@@ -125,8 +125,8 @@ class Writer(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + self.seconds
         while time.monotonic() < deadline and not self.stop.is_set():
-            try:
-                holder = self.pods.holder()
+            try:  # TO: always that member (while the API is away)
+                holder = self.pods.name(self.to) if self.to is not None else self.pods.holder()
             except Exception:  # noqa: BLE001 - the API may hiccup
                 holder = None
             i = self.next

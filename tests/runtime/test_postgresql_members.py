@@ -9,7 +9,7 @@ lines, environment and volumes the rendered StatefulSet gives it. The kubectl si
 a bare API server (tests/infra/apiserver.py) with a token of the release's ServiceAccount, so
 the Lease, the compare-and-swap renewals and the role labels are real. The tests run in order on
 one cluster (quorum synchronous commit: ANY 1 of the other two; the chart's default timings:
-Lease 8 s, renewal every 2 s).
+Lease 6 s, renewal every 2 s).
 """
 
 import os
@@ -166,7 +166,7 @@ def test_pods_form_one_primary_holding_the_lease_and_streaming_standbys(cluster)
     assert cluster.wait("role labels", lambda: cluster.api.labels([f"{STS}-{i}" for i in range(3)]) ==
                         {f"{STS}-0": "primary", f"{STS}-1": "replica", f"{STS}-2": "replica"})
     lease = cluster.api.lease(cluster.lease_name)
-    assert lease["spec"]["holderIdentity"] == f"{STS}-0" and lease["spec"]["leaseDurationSeconds"] == 8
+    assert lease["spec"]["holderIdentity"] == f"{STS}-0" and lease["spec"]["leaseDurationSeconds"] == 6
     assert all(cluster.wait(f"{STS}-{i} ready", lambda i=i: cluster.ready(i)) for i in range(3))
 
 
@@ -301,6 +301,74 @@ def test_a_primary_cut_off_acknowledges_nothing_and_rejoins_as_a_standby(cluster
     lost = acked - have
     assert not lost, f"{len(lost)} commits acknowledged on the cut-off primary are lost: {sorted(lost)[:10]}"
     assert cluster.ids(old) == have
+
+
+# -- the Kubernetes API unreachable -------------------------------------------------------------
+LEASE, FENCE = 6, 3  # the chart's defaults: the Lease, and a primary's fencing time (Lease - renewal - 1)
+
+
+def test_the_api_unreachable_costs_no_write_while_every_standby_streams_from_the_primary(cluster, api):
+    """failover.failsafe: the API server hangs for three Leases: nobody can renew or take the
+    Lease, the primary goes on committing (every other member streams from it), nobody promotes,
+    and once the API answers again the same primary renews (the standbys give it a whole Lease)."""
+    old = _settled(cluster)
+    via = next(i for i in range(3) if i != old)
+    seen = len(_log(cluster, old))
+    writer = Writer(cluster, via, 50_000, seconds=120, to=old)
+    writer.start()
+    time.sleep(3)
+    with api.api.unreachable():
+        time.sleep(FENCE + 2)  # past the primary's fencing time
+        before = set(writer.acked)
+        most = _watch_primaries(cluster, range(3), 3 * LEASE)
+        during = writer.acked - before
+    print(f"\nAPI away {FENCE + 2 + 3 * LEASE}s: {len(during)} commits acknowledged by {STS}-{old} after its fencing time")
+    assert most == 1, f"{most} members out of recovery at once"
+    assert during, "no commit was acknowledged while the API was away: the primary fenced itself"
+    time.sleep(LEASE + 2)
+    assert _settled(cluster) == old, "a failover followed the API's return"
+    after = _log(cluster, old)[seen:]
+    assert "failsafe: the Lease was not renewed" in after and "stopping the server" not in after, after[-3000:]
+    writer.stop.set()
+    writer.join()
+    lost = writer.acked - cluster.ids(old)
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
+
+
+def test_a_primary_alone_without_the_api_stops_before_a_standby_is_writable(cluster, api):
+    """Only the primary's pod loses the API: the standbys see its Lease expire and elect; they
+    stop receiving first, which ends the old primary's failsafe: it stops its server before the
+    new primary promotes (never two members out of recovery), no acknowledged commit lost."""
+    old = _settled(cluster)
+    via = next(i for i in range(3) if i != old)
+    writer = Writer(cluster, via, 60_000, seconds=120)
+    writer.start()
+    time.sleep(3)
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            most[0] = max(most[0], len(cluster.primaries(range(3))))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port)
+    try:
+        seconds, new = _wait_new_primary(cluster, old, range(3))
+        print(f"\nfailover: {STS}-{old} without the API -> {STS}-{new} primary after {seconds:.1f}s")
+        time.sleep(3)
+    finally:
+        cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port, False)
+        stop.set()
+        watcher.join()
+    assert most[0] == 1, f"{most[0]} members out of recovery at once"
+    assert "not streaming from it" in _log(cluster, old)
+    cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=180)
+    writer.stop.set()
+    writer.join()
+    lost = writer.acked - cluster.ids(new)
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
 
 
 # -- switchover ---------------------------------------------------------------------------------

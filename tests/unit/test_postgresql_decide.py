@@ -154,3 +154,20 @@ def test_a_primary_fences_itself_once_its_renewal_is_fence_ms_old(now, renewed, 
 ])
 def test_a_standby_starts_with_no_setting_below_its_primary_s(triples, expected):
     assert call("standby_floor", *triples) == (0, expected)
+
+
+@pytest.mark.parametrize("streaming,members,expected", [
+    # every other member streams from the primary: it keeps taking writes while the API is away
+    ("pg-1 pg-2", ["pg-1", "pg-2"], "keep"), ("pg-2 pg-1", ["pg-1", "pg-2"], "keep"),
+    # one stopped receiving (it elects, or it is cut off): the primary stops
+    ("pg-1", ["pg-1", "pg-2"], "fence pg-2"), ("", ["pg-1", "pg-2"], "fence pg-1 pg-2"),
+    # a name that merely contains a member's name is not that member
+    ("pg-10 pg-2", ["pg-1", "pg-2"], "fence pg-1"),
+    # five members: all four others needed, extra names (a removed member's) do not count
+    ("pg-0 pg-1 pg-3 pg-9", ["pg-0", "pg-1", "pg-3", "pg-4"], "fence pg-4"),
+    # a single member has nobody to ask and nobody who could take over
+    ("", [], "keep"),
+])
+def test_a_primary_without_the_api_stays_one_only_while_every_other_member_streams_from_it(streaming, members,
+                                                                                          expected):
+    assert call("failsafe_verdict", streaming, *members) == (0, expected)

@@ -5,9 +5,11 @@
 #                       = ANY SYNC_WAIT of the other members, promoted, a replication slot for
 #                       every other member. A primary that could not renew for FENCE_AFTER =
 #                       LEASE - RENEW - 1 seconds stops its server (start.sh starts it again as a
-#                       standby) before anyone else may take the Lease. With quorum synchronous
-#                       commit it could not acknowledge a commit anyway once its standbys follow
-#                       another member; the stop also ends its reads and its clients.
+#                       standby) before anyone else may take the Lease, unless (FAILSAFE: the
+#                       API does not answer) every other member still streams from it
+#                       (decide.sh: failsafe_verdict; checked every round). With quorum
+#                       synchronous commit it could not acknowledge a commit anyway once its
+#                       standbys stop receiving; the stop also ends its reads and its clients.
 #   holder = another    be its standby: stream from it (primary_conninfo, its slot) when this
 #                       member's WAL is a prefix of the primary's history (decide.sh:
 #                       follow_plan), else have start.sh rewind it (pg_rewind) first.
@@ -21,7 +23,7 @@
 # Failover off: ordinal 0 is the primary, the others follow it.
 # A preStop request (prestop.sh) makes a primary hand over first (switchover, below).
 # The role is written to RUN_DIR/role for the readiness probe (probe.sh).
-# Env: INTERVAL LEASE_SECONDS RENEW_SECONDS SYNC_WAIT ROLE_LABEL SWITCHOVER + lib.sh's
+# Env: INTERVAL LEASE_SECONDS RENEW_SECONDS SYNC_WAIT ROLE_LABEL SWITCHOVER FAILSAFE + lib.sh's
 set -u
 [ -n "${LIB_LOADED:-}" ] || . "${SCRIPTS_DIR:-/scripts}/lib.sh"
 trap 'exit 0' TERM INT
@@ -45,6 +47,8 @@ pgpass_file
 
 role=none          # what this agent made of its server: primary | replica | none
 renewed_at=0       # when the last successful renewal of the Lease was sent (ms, this pod's clock)
+held_at=0          # renewed_at, or past the last failsafe check that kept this primary (readiness)
+lost_api=          # the last Lease read failed: the expiry clock restarts at the next good one
 seen_rv= seen_at=0 # the Lease's resourceVersion last seen, and since when (ms, this pod's clock)
 labelled= labelled_at=0
 why= said= said_at=0
@@ -65,7 +69,7 @@ say() {
 state() {
   case $1 in
   primary)
-    if [ "$FAILOVER" = 1 ]; then _st="primary $(((renewed_at + FENCE_MS) / 1000))"; else _st="primary 0"; fi
+    if [ "$FAILOVER" = 1 ]; then _st="primary $(((held_at + FENCE_MS) / 1000))"; else _st="primary 0"; fi
     ;;
   *) _st=$1 ;;
   esac
@@ -125,6 +129,21 @@ not_primary() {
     stop_server fast || log "cannot stop the server"
     ps_recovery=t
   fi
+}
+
+# failsafe: keep (FAILSAFE on and every other member streams from this primary, replying within
+# the last 2 s), "fence <the members that do not>" (decide.sh: failsafe_verdict), "off" or "no
+# answer" (this pod's server)
+failsafe() {
+  [ "${FAILSAFE:-0}" = 1 ] || { printf 'off'; return 0; }
+  _fs_rows=$(sql "SELECT string_agg(application_name, ' ') FROM pg_stat_replication
+    WHERE state = 'streaming' AND reply_time > now() - interval '2 seconds'") || { printf 'no answer'; return 0; }
+  _fs_pods=
+  for _fs_p in $PEERS; do
+    [ "$_fs_p" = "$self" ] || _fs_pods="$_fs_pods $(pod_of "$_fs_p")"
+  done
+  # shellcheck disable=SC2086 # pod names
+  failsafe_verdict "$_fs_rows" $_fs_pods
 }
 
 # ensure_slots: a physical slot for every other member (reserving WAL from its first use), and
@@ -315,23 +334,44 @@ stop_receiving() {
 }
 
 # survey: one line per member for elect_verdict ("<pod> <ordinal> <state> <lsn>"). The other
-# members are asked at once, each for at most SURVEY_TIMEOUT seconds: the old primary, frozen or
-# cut off, costs that once instead of a connect timeout per member (a member that answers late
-# counts as silent this round; elect_verdict needs no answer from more than NEED members)
-SURVEY_TIMEOUT=${SURVEY_TIMEOUT:-1.5}
+# members are asked at once, each for at most SURVEY_MS; once every member but the
+# last holder has answered, the holder gets HOLDER_GRACE_MS more (alive, it answers in
+# milliseconds: an old primary restarted, or not fenced yet; frozen or cut off, it costs that
+# instead of a timeout). A member that answers late counts as silent this round; elect_verdict
+# needs no answer from more than NEED members.
+SURVEY_MS=${SURVEY_MS:-1500} HOLDER_GRACE_MS=${HOLDER_GRACE_MS:-300}
+SURVEY_TIMEOUT=$((SURVEY_MS / 1000)).$(printf '%03d' $((SURVEY_MS % 1000)))
 survey() {
-  _sv_rows= _sv_i=0 _sv_jobs=
+  _sv_rows= _sv_i=0 _sv_jobs= _sv_holder_job=
+  _sv_end=$(($(now_ms) + SURVEY_MS))
   for _sv_p in $PEERS; do
     if [ "$_sv_p" != "$self" ]; then
-      rm -f "$RUN_DIR/survey.$_sv_i"
+      rm -f "$RUN_DIR/survey.$_sv_i" "$RUN_DIR/survey.$_sv_i.tmp"
       (SQL_TIMEOUT=$SURVEY_TIMEOUT psql_at "$_sv_p" "$REPL_USER" "$PG_STATE_SQL" >"$RUN_DIR/survey.$_sv_i.tmp" 2>/dev/null &&
         mv "$RUN_DIR/survey.$_sv_i.tmp" "$RUN_DIR/survey.$_sv_i") &
-      _sv_jobs="$_sv_jobs $!"
+      if [ "$(pod_of "$_sv_p")" = "$l_holder" ]; then _sv_holder_job=$!; else _sv_jobs="$_sv_jobs $!"; fi
     fi
     _sv_i=$((_sv_i + 1))
   done
+  # the others first, then the holder within its grace (or the whole timeout)
+  _sv_others_at=
+  while :; do
+    _sv_busy=
+    for _sv_j in $_sv_jobs; do ! kill -0 "$_sv_j" 2>/dev/null || _sv_busy=1; done
+    _sv_now=$(now_ms)
+    if [ -z "$_sv_busy" ]; then
+      [ -n "$_sv_others_at" ] || _sv_others_at=$_sv_now
+      [ -n "$_sv_holder_job" ] && kill -0 "$_sv_holder_job" 2>/dev/null || break
+      [ $((_sv_now - _sv_others_at)) -lt "$HOLDER_GRACE_MS" ] || break
+    fi
+    [ "$_sv_now" -lt "$_sv_end" ] || break
+    pause 0.05
+  done
+  # a late answer is dropped (its subshell ends before it renames its file)
   # shellcheck disable=SC2086 # process ids
-  wait $_sv_jobs
+  kill $_sv_jobs $_sv_holder_job 2>/dev/null || :
+  # shellcheck disable=SC2086 # process ids
+  wait $_sv_jobs $_sv_holder_job 2>/dev/null || :
   _sv_i=0
   for _sv_p in $PEERS; do
     if [ "$_sv_p" = "$self" ]; then
@@ -447,10 +487,21 @@ renew() {
 
 tick() {
   _t=$(now_ms)
-  # fence first: a primary that could not renew stops taking writes before the Lease can expire
+  # fence first: a primary that could not renew stops taking writes before the Lease can expire,
+  # unless (failsafe) every other member still streams from it
+  held_at=$renewed_at
   if [ "$role" = primary ] && [ "$FAILOVER" = 1 ] && fence_due "$_t" "$renewed_at" "$FENCE_MS"; then
-    ps_recovery=f
-    not_primary "the Lease was not renewed for $(((_t - renewed_at) / 1000))s"
+    _tk_fs=$(failsafe)
+    if [ "$_tk_fs" = keep ]; then
+      # ready until the next check, which may first wait out a Lease read (5 s)
+      held_at=$((_t + 6000))
+      say "failsafe: the Lease was not renewed for $(((_t - renewed_at) / 1000))s (the API does not answer); every other member streams from this primary: it stays the primary"
+      state primary
+    else
+      case $_tk_fs in fence*) _tk_fs="${_tk_fs#fence } not streaming from it" ;; *) _tk_fs="failsafe $_tk_fs" ;; esac
+      ps_recovery=f
+      not_primary "the Lease was not renewed for $(((_t - renewed_at) / 1000))s ($_tk_fs)"
+    fi
   fi
   if [ -f "$RUN_DIR/handover.request" ] && [ -z "$stopping" ]; then handover; fi
   [ -z "$stopping" ] || return 0
@@ -498,6 +549,7 @@ tick() {
     ;;
   *)
     # the API does not answer: a primary stays one until its fence is due (above)
+    lost_api=1
     [ "$role" = primary ] || not_primary "cannot read the Lease: $lease_error"
     say "cannot read the Lease: $lease_error"
     # a standby streams on (reads go on); a primary stays one until its fence is due (above)
@@ -505,7 +557,10 @@ tick() {
     return 0
     ;;
   esac
-  [ "$l_rv" = "$seen_rv" ] || seen_rv=$l_rv seen_at=$_t
+  # a Lease unchanged since before the API stopped answering expires LEASE after it answers
+  # again: the holder, kept by the failsafe, renews meanwhile
+  if [ "$l_rv" != "$seen_rv" ] || [ -n "$lost_api" ]; then seen_rv=$l_rv seen_at=$_t; fi
+  lost_api=
   if [ "$l_holder" = "$POD_NAME" ]; then
     # ours (also after a restart: nobody took it meanwhile, or the compare-and-swap fails)
     if [ "$role" != primary ] || [ $(($(now_ms) - renewed_at)) -ge "$RENEW_MS" ]; then

@@ -128,3 +128,18 @@ standby_floor() {
   done
   printf '%s' "$_sf_out"
 }
+
+# failsafe_verdict STREAMING POD...: may a primary that cannot renew its Lease (the Kubernetes API
+# does not answer) stay the primary? STREAMING is the space-separated application names of the
+# standbys streaming from it that replied within the last seconds (pg_stat_replication); POD...
+# the other members. Prints "keep" when every one of them streams from it (none is electing: a
+# member stops receiving before it compares WAL ends, and a commit needs a quorum of them), else
+# "fence <the members that do not>".
+failsafe_verdict() {
+  _fs_streaming=" $1 " _fs_missing=
+  shift
+  for _fs_p in "$@"; do
+    case $_fs_streaming in *" $_fs_p "*) ;; *) _fs_missing="$_fs_missing $_fs_p" ;; esac
+  done
+  if [ -z "$_fs_missing" ]; then printf 'keep'; else printf 'fence%s' "$_fs_missing"; fi
+}
