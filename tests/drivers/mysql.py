@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from tests.drivers import PACE, STOP, Driver, Release
+from tests.drivers import LOADED_HOST_LEASE, PACE, STOP, Driver, Release
 
 
 class MariaDB(Driver):
@@ -18,6 +18,7 @@ class MariaDB(Driver):
     test_images = {"image": "mariadb", "kubectlImage": "kubectl"}
     run_as = 999
     upgrade_change = {"config": {"maxConnections": 501}}
+    e2e_values = LOADED_HOST_LEASE
     # bitnami/mysql and bitnami/mariadb: a fixed primary, no failover, no switchover
     bitnami = {"failover": {"enabled": False}, "switchover": {"enabled": False}}
     bitnami_note = "no failover and no switchover, as bitnami/mysql and bitnami/mariadb (a fixed primary)"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shlex
 
-from tests.drivers import PACE, STOP, Driver, Release
+from tests.drivers import LOADED_HOST_LEASE, PACE, STOP, Driver, Release
 
 PSQL = "/usr/lib/postgresql/17/bin/psql"
 
@@ -21,6 +21,7 @@ class PostgreSQL(Driver):
     test_images = {"image": "postgres", "kubectlImage": "kubectl"}
     run_as = 999
     upgrade_change = {"config": {"maxConnections": 201}}
+    e2e_values = LOADED_HOST_LEASE
     # bitnami/postgresql (architecture replication): a fixed primary, asynchronous read replicas
     bitnami = {"failover": {"enabled": False}, "switchover": {"enabled": False}, "synchronous": {"enabled": False}}
     bitnami_note = ("no failover, no switchover, asynchronous standbys, as bitnami/postgresql "
