@@ -47,7 +47,7 @@ pgpass_file
 
 role=none          # what this agent made of its server: primary | replica | none
 renewed_at=0       # when the last successful renewal of the Lease was sent (ms, this pod's clock)
-held_at=0          # renewed_at, or past the last failsafe check that kept this primary (readiness)
+held_at=0          # past the last failsafe check that kept this primary (readiness; ms)
 lost_api=          # the last Lease read failed: the expiry clock restarts at the next good one
 seen_rv= seen_at=0 # the Lease's resourceVersion last seen, and since when (ms, this pod's clock)
 labelled= labelled_at=0
@@ -69,7 +69,10 @@ say() {
 state() {
   case $1 in
   primary)
-    if [ "$FAILOVER" = 1 ]; then _st="primary $(((held_at + FENCE_MS) / 1000))"; else _st="primary 0"; fi
+    # ready until the fence is due after the later of the last renewal and failsafe check
+    _st_at=$held_at
+    [ "$renewed_at" -le "$_st_at" ] || _st_at=$renewed_at
+    if [ "$FAILOVER" = 1 ]; then _st="primary $(((_st_at + FENCE_MS) / 1000))"; else _st="primary 0"; fi
     ;;
   *) _st=$1 ;;
   esac
@@ -489,7 +492,6 @@ tick() {
   _t=$(now_ms)
   # fence first: a primary that could not renew stops taking writes before the Lease can expire,
   # unless (failsafe) every other member still streams from it
-  held_at=$renewed_at
   if [ "$role" = primary ] && [ "$FAILOVER" = 1 ] && fence_due "$_t" "$renewed_at" "$FENCE_MS"; then
     _tk_fs=$(failsafe)
     if [ "$_tk_fs" = keep ]; then
