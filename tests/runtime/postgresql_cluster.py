@@ -11,6 +11,8 @@ MemberApi).
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -43,6 +45,23 @@ class PgPods(Pods):
     def start(self, ordinal: int, fresh_data: bool = False):
         self.api.placeholder(self.name(ordinal))
         return super().start(ordinal, fresh_data)
+
+    @property
+    def size(self) -> int:
+        """The StatefulSet's replicas in the chart as last rendered."""
+        return next(o["spec"]["replicas"] for o in self.objects if o["kind"] == "StatefulSet")
+
+    def revive(self, ordinals) -> None:
+        """Undo what a failed test may have left: every member of ORDINALS running and thawed."""
+        for i in ordinals:
+            if not self.net.alive(self.name(i)):
+                self.start(i)
+                continue
+            for pid in self.net.pids(self.name(i)):
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
 
     # -- clients, run inside a pod's namespace where the FQDNs resolve ---------------------
     def client_env(self) -> dict[str, str]:

@@ -118,6 +118,7 @@ def _no_writer_left(request):
             w.stop.set()
             w.join(timeout=30)
         pods.writers.clear()
+        pods.revive(range(pods.size))  # a failed test leaves no member killed or frozen behind
 
 
 def _settled(cluster, ordinals=range(3), timeout=60):
@@ -225,8 +226,11 @@ def test_primary_killed_a_standby_takes_the_lease_and_no_acknowledged_commit_is_
     lost = writer.acked - have
     assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
     assert set(range(ROWS)) <= have
-    labels = cluster.api.labels([f"{STS}-{i}" for i in range(3)])
-    assert labels[f"{STS}-{new}"] == "primary" and labels[f"{STS}-{old}"] != "primary"
+    # the agent labels its pod once promoted: a moment later on a loaded API server
+    names = [f"{STS}-{i}" for i in range(3)]
+    assert cluster.wait("the new primary labelled, the old one not", lambda: (
+        lambda labels: labels[f"{STS}-{new}"] == "primary" and labels[f"{STS}-{old}"] != "primary")(
+        cluster.api.labels(names)), timeout=30)
     # the old primary comes back as a standby of the new one (rewound when it had WAL the new
     # primary's history lacks)
     cluster.start(old)
