@@ -73,7 +73,9 @@ def markdown(runs: list[Run], notes: dict[str, str]) -> str:
 GOALS = [("etcd", "pod-deleted", "resume", 2.0), ("redis", "pod-deleted", "resume", 3.0),
          ("redis", "pod-frozen", "resume", 8.0), ("mariadb", "pod-deleted", "resume", 5.0),
          ("mariadb", "pod-frozen", "resume", 15.0),
-         *[(p, "rolling-upgrade", "gap", 2.0) for p in ("etcd", "redis", "valkey", "mariadb")]]
+         ("postgresql", "pod-deleted", "resume", 3.0), ("postgresql", "pod-frozen", "resume", 10.0),
+         ("postgresql", "leader-cut-off", "resume", 10.0),
+         *[(p, "rolling-upgrade", "gap", 2.0) for p in ("etcd", "redis", "valkey", "mariadb", "postgresql")]]
 RATIOS = [("redis", "pod-frozen", 7.0)]  # at least this many times faster than the most-used chart's settings
 
 

@@ -134,6 +134,43 @@ def _shelf_files(dest_names: dict[str, str]) -> Callable[[], dict[str, Path]]:
     return lambda: {dest: shelf.path(name) for dest, name in dest_names.items()}
 
 
+def _debs(pool: str, debs: dict[str, str]) -> Callable[[], dict[str, Path]]:
+    """Debian packages of a release older than the suite's (its pool keeps them), fetched once
+    into the cache and checked against their sha256 (DEBS: file name -> sha256), put under
+    /tmp/debs/ in the root for a recipe's commands to install."""
+    def fetch() -> dict[str, Path]:
+        folder = images_dir() / "debs"
+        folder.mkdir(exist_ok=True)
+        out = {}
+        for name, sha in debs.items():
+            path = folder / name
+            if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+                part = path.with_suffix(".part")
+                sh(["curl", "-fsSL", "--retry", "3", "-o", str(part), f"{debian_mirror()}/pool/main/{pool}/{name}"])
+                got = hashlib.sha256(part.read_bytes()).hexdigest()
+                if got != sha:
+                    raise RuntimeError(f"{name}: sha256 {got}, expected {sha}")
+                part.rename(path)
+            out[f"/tmp/debs/{name}"] = path
+        return out
+    return fetch
+
+
+# docker.io/library/postgres:17.11, the minor release before the default's (the minor-version
+# change test): trixie's postgresql-17 and its client at 17.11, installed over the suite's
+_PG_PREVIOUS = {"postgresql-17_17.11-0+deb13u1_amd64.deb":
+                "d2ce1ddffafa783f9acda4c92c86fc21e8288bff3782d739294f14fa797d7886",
+                "postgresql-client-17_17.11-0+deb13u1_amd64.deb":
+                "9d8558f8dd57c8e92e218a20698383575d53742ca3f9e7c2b7fe5f246d5216ae"}
+_PG_COMMANDS = ["rm -rf /etc/postgresql/17 /var/lib/postgresql/17",   # the package's "main" cluster
+                "groupmod -g 999 postgres && usermod -u 999 -g 999 postgres",
+                "mkdir -p /var/run/postgresql && chmod 3777 /var/run/postgresql"
+                " && chown -R 999:999 /var/lib/postgresql /var/run/postgresql"]
+_PG_ENV = {"PG_MAJOR": "17", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:"
+                                     "/usr/lib/postgresql/17/bin"}
+_PG_PACKAGES = ["postgresql-17", "gosu", "locales", "xz-utils", "zstd"]
+
+
 def _datasrv() -> dict[str, Path]:
     return {"/usr/local/bin/datasrv": Path(__file__).with_name("datasrv.py")}
 
@@ -169,13 +206,16 @@ RECIPES: dict[str, Recipe] = {
                                                  "gosu"], cmd=["mariadbd"]),
     # postgres:17 (trixie-slim + PGDG's postgresql-17): trixie's postgresql-17 at the image's paths
     # (/usr/lib/postgresql/17/bin), uid/gid 999 like the image, its PG_MAJOR and PATH
-    "postgres": Recipe("POSTGRES_IMAGE", packages=["postgresql-17", "gosu", "locales", "xz-utils", "zstd"],
-                       cmd=["postgres"], env={"PG_MAJOR": "17", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                                              "/usr/bin:/sbin:/bin:/usr/lib/postgresql/17/bin"},
-                       commands=["rm -rf /etc/postgresql/17 /var/lib/postgresql/17",   # the package's "main" cluster
-                                 "groupmod -g 999 postgres && usermod -u 999 -g 999 postgres",
-                                 "mkdir -p /var/run/postgresql && chmod 3777 /var/run/postgresql"
-                                 " && chown -R 999:999 /var/lib/postgresql /var/run/postgresql"]),
+    "postgres": Recipe("POSTGRES_IMAGE", packages=_PG_PACKAGES, cmd=["postgres"], env=_PG_ENV,
+                       commands=_PG_COMMANDS),
+    # test-only: postgres:17.11, the same with the previous minor release's server and client
+    # (a downgrade by dpkg: no service started, the package's cluster removed as above)
+    "postgres-previous": Recipe("POSTGRES_PREVIOUS_IMAGE", packages=_PG_PACKAGES, cmd=["postgres"], env=_PG_ENV,
+                                files=_debs("p/postgresql-17", _PG_PREVIOUS),
+                                commands=["printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d"
+                                          " && chmod 755 /usr/sbin/policy-rc.d"
+                                          " && DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/debs/*.deb"
+                                          " && rm -rf /tmp/debs /usr/sbin/policy-rc.d", *_PG_COMMANDS]),
     # mysql:8.4 (Oracle Linux 9): its shell and userland; mysqld itself has no stand-in here
     "mysql": Recipe("MYSQL_IMAGE", packages=["gawk", "curl", "openssl"]),
     # mongo:8.0 (Ubuntu noble): its shell and userland; mongod and mongosh have no stand-in here

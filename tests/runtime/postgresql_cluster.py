@@ -133,13 +133,19 @@ class Writer(threading.Thread):
     without an error or a WARNING: the acknowledged commits (a commit whose wait for the standbys
     was cancelled returns with a WARNING: committed locally, not acknowledged)."""
 
-    def __init__(self, pods: PgPods, via: int, start: int, seconds: float, to: int | None = None):
+    def __init__(self, pods: PgPods, via: int | list[int], start: int, seconds: float, to: int | None = None):
+        """VIA: the client's pod, or pods (the first running one)."""
         super().__init__(daemon=True)
         self.pods, self.via, self.next, self.seconds, self.to = pods, via, start, seconds, to
         self.acked: set[int] = set()
         self.failed = 0
+        self.times: list[float] = []   # when each acknowledgement came (monotonic)
         self.stop = threading.Event()
         pods.writers.append(self)
+
+    def longest_gap(self) -> float:
+        """The longest time between two acknowledged commits."""
+        return max((b - a for a, b in zip(self.times, self.times[1:])), default=0.0)
 
     def run(self) -> None:
         deadline = time.monotonic() + self.seconds
@@ -155,13 +161,18 @@ class Writer(threading.Thread):
                 time.sleep(0.05)
                 continue
             host = self.pods.fqdn(int(holder.rsplit("-", 1)[1]))
+            via = self.via if isinstance(self.via, int) else next(
+                (v for v in self.via if self.pods.net.alive(self.pods.name(v))), self.via[0])
             try:
-                proc = self.pods.sql(self.via, f"INSERT INTO acked (id) VALUES ({i})", host=host, timeout=20)
+                proc = self.pods.sql(via, f"INSERT INTO acked (id) VALUES ({i})", host=host, timeout=20)
                 ok = proc.returncode == 0 and "WARNING" not in proc.stderr
             except subprocess.TimeoutExpired:
                 ok = False
+            except Exception:  # noqa: BLE001 - the client's pod is restarting: not acknowledged
+                ok = False
             if ok:
                 self.acked.add(i)
+                self.times.append(time.monotonic())
             else:
                 self.failed += 1
                 time.sleep(0.05)

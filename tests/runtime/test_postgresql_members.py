@@ -22,6 +22,7 @@ import pytest
 
 import chartgen
 from chartgen.helm import Helm
+from chartgen.versions import pin
 from tests.infra.apiserver import NAME as API_HOST
 from tests.infra.apiserver import ApiServer
 from tests.infra.netns import PodNetwork
@@ -53,8 +54,8 @@ INIT = {"01-schema.sql": "CREATE TABLE seeded (id int PRIMARY KEY);\n",
         "02-rows.sql": "INSERT INTO seeded\n  VALUES (1), (2);\n"}
 
 
-def _render(chart, api, n):
-    return Helm().template(chart.path, STS, api.name, {"replicaCount": n, "initdbScripts": INIT})
+def _render(chart, api, n, **values):
+    return Helm().template(chart.path, STS, api.name, {"replicaCount": n, "initdbScripts": INIT, **values})
 
 
 def _fqdn(api, i):
@@ -478,3 +479,67 @@ def test_scale_down_to_three_switches_over_from_a_removed_primary_and_drops_its_
         == ",".join(f"{STS}_{i}" for i in range(3) if i != p), timeout=60)
     assert cluster.out(p, "SHOW synchronous_standby_names").startswith("ANY 1 (")
     print(f"\nscale-down: {STS}-4 handed over to {STS}-{new}; now {STS}-{p} is the primary of 3")
+
+
+# -- a minor-version change of the image --------------------------------------------------------
+PREVIOUS = pin("POSTGRES_PREVIOUS_IMAGE").rsplit(":", 1)[1]   # 17.11: its test image runs that release
+CURRENT = pin("POSTGRES_IMAGE").rsplit(":", 1)[1]             # 17.12, the chart's default
+
+
+def _roll(cluster, objects, writer):
+    """A helm upgrade that changes the pods' template: the StatefulSet replaces them from the
+    highest ordinal down, each after the one before is ready again (the primary hands over
+    when its turn comes). Returns the largest number of members out of recovery at once."""
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            most[0] = max(most[0], len(cluster.primaries(range(3))))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        cluster.render(objects)
+        for i in (2, 1, 0):
+            cluster.stop(i)
+            cluster.start(i)
+            cluster.wait(f"{STS}-{i} ready again", lambda i=i: cluster.ready(i), timeout=180)
+    finally:
+        stop.set()
+        watcher.join()
+    return most[0]
+
+
+def _versions(cluster):
+    return {i: (cluster.out(i, "SHOW server_version") or "").split()[0] for i in range(3)}
+
+
+def test_a_minor_version_change_of_the_image_rolls_both_ways_without_losing_a_commit(cluster, chart, api):
+    """postgres:17.12 -> 17.11 -> 17.12 (the test images run those releases of trixie's
+    postgresql-17): the same data directory under either minor, one member replaced at a time
+    under writes; never two primaries, no acknowledged commit lost."""
+    primary = _settled(cluster)
+    assert set(_versions(cluster).values()) == {CURRENT}
+    writer = Writer(cluster, [0, 1, 2], 70_000, seconds=600)
+    writer.start()
+    for tag in (PREVIOUS, CURRENT):
+        time.sleep(3)
+        image = {"image": {"tag": tag}} if tag != CURRENT else {}
+        handovers = sum(_log(cluster, i).count("handed over to") for i in range(3))
+        t0 = time.monotonic()
+        most = _roll(cluster, _render(chart, api, 3, **image), writer)
+        primary = _settled(cluster, timeout=120)
+        print(f"\nroll to postgres:{tag} in {time.monotonic() - t0:.0f}s: {STS}-{primary} the primary, "
+              f"{len(writer.acked)} commits acknowledged so far, longest gap {writer.longest_gap():.1f}s")
+        assert most == 1, f"{most} members out of recovery at once"
+        assert _versions(cluster) == {i: tag for i in range(3)}
+        assert sum(_log(cluster, i).count("handed over to") for i in range(3)) > handovers, "no switchover"
+    before = set(writer.acked)
+    cluster.wait("commits after the rolls", lambda: writer.acked - before, timeout=30)
+    writer.stop.set()
+    writer.join()
+    lost = writer.acked - cluster.ids(primary)
+    assert not lost, f"{len(lost)} acknowledged commits lost: {sorted(lost)[:10]}"
+    assert cluster.wait("every member has every acknowledged commit",
+                        lambda: all(cluster.ids(i) >= writer.acked for i in range(3)), timeout=30)
