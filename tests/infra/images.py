@@ -23,6 +23,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -146,7 +147,10 @@ def _debs(pool: str, debs: dict[str, str]) -> Callable[[], dict[str, Path]]:
             path = folder / name
             if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
                 part = path.with_suffix(".part")
-                sh(["curl", "-fsSL", "--retry", "3", "-o", str(part), f"{debian_mirror()}/pool/main/{pool}/{name}"])
+                url = f"{debian_mirror()}/pool/main/{pool}/{name}"
+                log(f"fetching {url}")
+                with urllib.request.urlopen(url, timeout=300) as resp, open(part, "wb") as fh:
+                    shutil.copyfileobj(resp, fh)
                 got = hashlib.sha256(part.read_bytes()).hexdigest()
                 if got != sha:
                     raise RuntimeError(f"{name}: sha256 {got}, expected {sha}")
