@@ -537,7 +537,7 @@ tick() {
     fi
     return 0
   fi
-  if [ "$role" = primary ] && [ "$ps_recovery" = f ] && [ $((_t - renewed_at)) -lt "$RENEW_MS" ]; then
+  if [ "$role" = primary ] && [ "$ps_recovery" = f ] && [ $(($(now_ms) - renewed_at)) -lt "$RENEW_MS" ]; then
     return 0 # renewed moments ago: only the holder moves the Lease, nothing to read
   fi
   lease_read
@@ -607,7 +607,13 @@ nap() {
     else
       _np_due=$((seen_at + LEASE_MS - $(now_ms) + 50))
     fi
-    [ "$_np_due" -ge "$_np_ms" ] || [ "$_np_due" -le 0 ] || _np_ms=$_np_due
+    if [ "$_np_due" -gt 0 ]; then
+      [ "$_np_due" -ge "$_np_ms" ] || _np_ms=$_np_due
+    elif [ "$_np_due" -gt $((-_np_ms)) ]; then
+      # just due (the last tick began a moment before it and skipped it): at once, never a
+      # whole INTERVAL later (a renewal one INTERVAL late would reach the fence)
+      _np_ms=0
+    fi
     if [ "$role" != primary ] && [ "${own_wr:-}" != streaming ]; then
       [ -n "$fast_since" ] || fast_since=$(now_ms)
       [ $(($(now_ms) - fast_since)) -ge "$FAST_FOR_MS" ] || [ "$_np_ms" -le "$FAST_MS" ] || _np_ms=$FAST_MS
