@@ -421,7 +421,7 @@ tick() {
     state none
     return 0
   fi
-  if [ "$FAILOVER" = 1 ] && [ "$role" = primary ] && [ $((_t - renewed_at)) -lt "$RENEW_MS" ]; then
+  if [ "$FAILOVER" = 1 ] && [ "$role" = primary ] && [ $(($(now_ms) - renewed_at)) -lt "$RENEW_MS" ]; then
     return 0 # renewed moments ago: only the holder moves the Lease, nothing to read
   fi
   if [ "$FAILOVER" != 1 ]; then
@@ -475,7 +475,13 @@ nap() {
     else
       _np_due=$((seen_at + LEASE_MS - $(now_ms) + 50))
     fi
-    [ "$_np_due" -ge "$_np_ms" ] || [ "$_np_due" -le 0 ] || _np_ms=$_np_due
+    if [ "$_np_due" -gt 0 ]; then
+      [ "$_np_due" -ge "$_np_ms" ] || _np_ms=$_np_due
+    elif [ "$_np_due" -gt $((-_np_ms)) ]; then
+      # just due (the last tick began a moment before it and skipped it): at once, never a
+      # whole INTERVAL later (a renewal one INTERVAL late would reach the fence)
+      _np_ms=0
+    fi
   fi
   pause "$((_np_ms / 1000)).$(printf '%03d' $((_np_ms % 1000)))"
 }
