@@ -12,6 +12,7 @@ one cluster (quorum synchronous commit: ANY 1 of the other two; the chart's defa
 Lease 6 s, renewal every 2 s).
 """
 
+import contextlib
 import os
 import signal
 import threading
@@ -134,6 +135,25 @@ def _wait_new_primary(cluster, old, ordinals, timeout=60):
         (i for i in ordinals if i != old and cluster.holder() == cluster.name(i) and cluster.primaries([i])), None),
         timeout=timeout, interval=0.1)
     return time.monotonic() - t0, new
+
+
+@contextlib.contextmanager
+def _counting_primaries(cluster, ordinals=range(3), interval=0.1):
+    """While the block runs: the largest number of ORDINALS out of recovery at once, in most[0]."""
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            most[0] = max(most[0], len(cluster.primaries(ordinals)))
+            time.sleep(interval)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield most
+    finally:
+        stop.set()
+        watcher.join()
 
 
 def _watch_primaries(cluster, ordinals, seconds):
@@ -349,24 +369,14 @@ def test_a_primary_alone_without_the_api_stops_before_a_standby_is_writable(clus
     writer = Writer(cluster, via, 60_000, seconds=120)
     writer.start()
     time.sleep(3)
-    most, stop = [0], threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            most[0] = max(most[0], len(cluster.primaries(range(3))))
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port)
-    try:
-        seconds, new = _wait_new_primary(cluster, old, range(3))
-        print(f"\nfailover: {STS}-{old} without the API -> {STS}-{new} primary after {seconds:.1f}s")
-        time.sleep(3)
-    finally:
-        cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port, False)
-        stop.set()
-        watcher.join()
+    with _counting_primaries(cluster) as most:
+        cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port)
+        try:
+            seconds, new = _wait_new_primary(cluster, old, range(3))
+            print(f"\nfailover: {STS}-{old} without the API -> {STS}-{new} primary after {seconds:.1f}s")
+            time.sleep(3)
+        finally:
+            cluster.net.block(cluster.name(old), cluster.net.host_ip, api.api.port, False)
     assert most[0] == 1, f"{most[0]} members out of recovery at once"
     assert "not streaming from it" in _log(cluster, old)
     cluster.wait("the old primary streams from the new one", lambda: cluster.healthy(range(3)) == new, timeout=180)
@@ -486,28 +496,16 @@ PREVIOUS = pin("POSTGRES_PREVIOUS_IMAGE").rsplit(":", 1)[1]   # 17.11: its test 
 CURRENT = pin("POSTGRES_IMAGE").rsplit(":", 1)[1]             # 17.12, the chart's default
 
 
-def _roll(cluster, objects, writer):
+def _roll(cluster, objects):
     """A helm upgrade that changes the pods' template: the StatefulSet replaces them from the
     highest ordinal down, each after the one before is ready again (the primary hands over
     when its turn comes). Returns the largest number of members out of recovery at once."""
-    most, stop = [0], threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            most[0] = max(most[0], len(cluster.primaries(range(3))))
-            time.sleep(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with _counting_primaries(cluster, interval=0.2) as most:
         cluster.render(objects)
         for i in (2, 1, 0):
             cluster.stop(i)
             cluster.start(i)
             cluster.wait(f"{STS}-{i} ready again", lambda i=i: cluster.ready(i), timeout=180)
-    finally:
-        stop.set()
-        watcher.join()
     return most[0]
 
 
@@ -528,7 +526,7 @@ def test_a_minor_version_change_of_the_image_rolls_both_ways_without_losing_a_co
         image = {"image": {"tag": tag}} if tag != CURRENT else {}
         handovers = sum(_log(cluster, i).count("handed over to") for i in range(3))
         t0 = time.monotonic()
-        most = _roll(cluster, _render(chart, api, 3, **image), writer)
+        most = _roll(cluster, _render(chart, api, 3, **image))
         primary = _settled(cluster, timeout=120)
         print(f"\nroll to postgres:{tag} in {time.monotonic() - t0:.0f}s: {STS}-{primary} the primary, "
               f"{len(writer.acked)} commits acknowledged so far, longest gap {writer.longest_gap():.1f}s")
